@@ -16,7 +16,8 @@ func main() {
 	defer stop()
 	root := newRootCommand()
 	err := root.ExecuteContext(ctx)
-	if err != nil {
+	var quiet silent
+	if err != nil && !errors.As(err, &quiet) {
 		// Errors are printed once, here, at the top.
 		fmt.Fprintln(os.Stderr, "Error:", err)
 	}

@@ -27,6 +27,7 @@ result, and survives being killed half-way.`,
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newSandboxCommand())
 	root.AddCommand(newDemoCommand())
+	root.AddCommand(newVersionsCommand())
 	return root
 }
 

@@ -49,7 +49,7 @@ func newSandboxUpCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&opts.Name, "name", opts.Name, "name of the sandbox (several can run side by side)")
 	f.StringVar(&opts.Version, "version", opts.Version, "Kubernetes version of the control plane (an exact release the Go module proxy serves)")
-	f.StringVar(&opts.NodeVersion, "node-version", "", "kubelet/kube-proxy version of the nodes (default: --version)")
+	f.StringVar(&opts.NodeVersion, "node-version", "", "kubelet/kube-proxy version of the nodes (default: --version); a comma-separated list is assigned round-robin, e.g. v1.36.3,v1.34.4")
 	f.IntVar(&opts.Nodes, "nodes", opts.Nodes, "number of simulated nodes")
 	f.StringVar(&opts.Workloads, "workloads", opts.Workloads, "seeded workloads: default (Deployments, a StatefulSet and a DaemonSet with PDBs) or none")
 	f.BoolVar(&opts.WithProblems, "with-problems", false, "also seed what a preflight must catch (blocking PDBs, an unmanaged pod, a crash loop, a NotReady node, …)")

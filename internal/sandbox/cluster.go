@@ -36,7 +36,8 @@ type Options struct {
 	// Version of the control plane, an exact release such as "v1.36.3".
 	Version string
 	// NodeVersion is the kubelet and kube-proxy version the simulated nodes
-	// report. Default: Version.
+	// report. Default: Version. A comma-separated list is assigned
+	// round-robin (node i gets entry i mod len), for mixed-version clusters.
 	NodeVersion string
 	// Nodes is how many kwok nodes to create.
 	Nodes int
@@ -138,8 +139,10 @@ func (o *Options) defaults() error {
 	if o.NodeVersion == "" {
 		o.NodeVersion = o.Version
 	}
-	if !kubeVersionRE.MatchString(o.NodeVersion) {
-		return fmt.Errorf("node version %q: want an exact Kubernetes release such as v1.36.3", o.NodeVersion)
+	for _, v := range o.nodeVersions() {
+		if !kubeVersionRE.MatchString(v) {
+			return fmt.Errorf("node version %q: want an exact Kubernetes release such as v1.36.3 (or a comma-separated list of them)", v)
+		}
 	}
 	if o.Nodes < 0 || o.Nodes > 5000 {
 		return fmt.Errorf("node count %d: want 0–5000", o.Nodes)
@@ -171,6 +174,14 @@ func (o *Options) defaults() error {
 		o.StateDir = d
 	}
 	return nil
+}
+
+func (o *Options) nodeVersions() []string {
+	var out []string
+	for _, v := range strings.Split(o.NodeVersion, ",") {
+		out = append(out, strings.TrimSpace(v))
+	}
+	return out
 }
 
 func (c *Cluster) progressf(format string, args ...any) {
@@ -283,7 +294,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	c.progressf("creating %d nodes (kubelet %s)", opts.Nodes, opts.NodeVersion)
-	if err := c.createNodes(ctx, opts.Nodes, opts.NodeVersion); err != nil {
+	if err := c.createNodes(ctx, opts.Nodes, opts.nodeVersions()); err != nil {
 		return err
 	}
 	if err := c.seed(ctx, opts); err != nil {

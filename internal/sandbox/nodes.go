@@ -70,9 +70,9 @@ func nodeObject(i int, kubeletVersion string) *corev1.Node {
 	}
 }
 
-func (c *Cluster) createNodes(ctx context.Context, n int, version string) error {
+func (c *Cluster) createNodes(ctx context.Context, n int, versions []string) error {
 	return parallel(ctx, n, 16, func(ctx context.Context, i int) error {
-		_, err := c.Client().CoreV1().Nodes().Create(ctx, nodeObject(i, version), metav1.CreateOptions{})
+		_, err := c.Client().CoreV1().Nodes().Create(ctx, nodeObject(i, versions[i%len(versions)]), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating node %s: %w", NodeName(i), err)
 		}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// run executes kup with args as main would, returning stdout and the exit code.
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRootCommand()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String() + errOut.String(), exitCode(err)
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"version"}, exitOK, "kup "},
+		{[]string{"versions", "--from", "v1.33.9", "--to", "v1.37.2"}, exitOK, "hop 4: control plane v1.36.3 → v1.37.2"},
+		{[]string{"versions", "--from", "v1.37.2", "--to", "v1.36.3"}, exitError, ""},
+		{[]string{"versions", "--from", "v1.36.3", "--to", "v1.36.3"}, exitError, ""},
+		{[]string{"versions", "--from", "v1.36.3", "--to", "v1.45.0"}, exitError, ""},
+		{[]string{"versions", "--from", "v1.36.3", "--to", "latest"}, exitUsage, ""},
+		{[]string{"versions", "--from", "v1.36.3", "--to", "v1.37.2", "-o", "xml"}, exitUsage, ""},
+		{[]string{"versions", "--no-such-flag"}, exitUsage, ""},
+		{[]string{"sandbox", "up", "--version", "1.36"}, exitError, ""},
+	} {
+		out, code := run(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("kup %s: exit %d, want %d (output %q)", strings.Join(tc.args, " "), code, tc.code, out)
+		}
+		if tc.want != "" && !strings.Contains(out, tc.want) {
+			t.Errorf("kup %s: output lacks %q:\n%s", strings.Join(tc.args, " "), tc.want, out)
+		}
+	}
+}
+
+// TestVersionsJSONCarriesReason: with -o json, the reason for a refusal is
+// in the JSON, with a stable code.
+func TestVersionsJSONCarriesReason(t *testing.T) {
+	out, code := run(t, "versions", "--from", "v1.37.2", "--to", "v1.36.3", "-o", "json")
+	if code != exitError {
+		t.Fatalf("exit %d, want %d", code, exitError)
+	}
+	var res struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if res.Error.Code != "not-upgradable" || !strings.Contains(res.Error.Message, "downgrade") {
+		t.Errorf("JSON error = %+v, want code not-upgradable and a message about the downgrade", res.Error)
+	}
+}

@@ -1,0 +1,68 @@
+// Package provider defines the only code that changes the world: the
+// control plane (upgrade it, say what runs), the node upgrader (upgrade one
+// node's kubelet) and their capabilities. Implementations live in
+// sub-packages (sandbox, later kubeadm over SSH, exec, managed clouds);
+// kup picks one explicitly — there is no registration by init().
+package provider
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Component is one running instance of a control-plane component.
+type Component struct {
+	// Name is kube-apiserver, kube-controller-manager, kube-scheduler,
+	// cloud-controller-manager or etcd.
+	Name string `json:"name"`
+	// Instance tells instances of an HA control plane apart (a node name,
+	// an address, a pod name).
+	Instance string `json:"instance"`
+	Version  string `json:"version"`
+	// Source says where the version was read: "pod image", "/version",
+	// "build info metric", "provider".
+	Source string `json:"source"`
+}
+
+// Capabilities is what a control-plane provider can and cannot do, so
+// the planner never schedules what the provider cannot perform.
+type Capabilities struct {
+	// Installable reports whether the provider can install a version
+	// (the sandbox: those the Go module proxy serves; kubeadm: those in the
+	// package repository). Nil means any released version.
+	Installable func(version string) bool `json:"-"`
+	// InstallableNote explains the restriction, for the plan's output.
+	InstallableNote string `json:"installableNote,omitempty"`
+	// Rollback is true when the provider can return the control plane to
+	// the previous minor (only with emulated versions, or EKS's window).
+	Rollback bool `json:"rollback"`
+}
+
+// ControlPlane upgrades and reports on a cluster's control plane.
+type ControlPlane interface {
+	// Name is the provider's name as given to --provider.
+	Name() string
+	Capabilities() Capabilities
+	// Components reports every control-plane component instance the
+	// provider can see, with its version.
+	Components(ctx context.Context) ([]Component, error)
+	// Upgrade moves the whole control plane to version — one hop — and
+	// returns once every component serves at that version. It never
+	// skips a minor: the caller walks the path.
+	Upgrade(ctx context.Context, version string) error
+}
+
+// NodeUpgrader upgrades the kubelet of one node that kup has already
+// cordoned and drained.
+type NodeUpgrader interface {
+	Name() string
+	// MaxMinorsPerRoll is how many minors one upgrade may move a kubelet
+	// (0: as many as the skew policy allows). kubeadm's `upgrade node`
+	// moves one; the planner honours the stricter limit.
+	MaxMinorsPerRoll() int
+	// UpgradeNode installs version on node and returns when the upgrade
+	// has been started on the machine; kup itself waits for the node to
+	// be Ready at the version.
+	UpgradeNode(ctx context.Context, node *corev1.Node, version string) error
+}
