@@ -28,6 +28,7 @@ result, and survives being killed half-way.`,
 	root.AddCommand(newSandboxCommand())
 	root.AddCommand(newDemoCommand())
 	root.AddCommand(newVersionsCommand())
+	root.AddCommand(newNodesCommand())
 	return root
 }
 

@@ -63,6 +63,10 @@ type Options struct {
 	EtcdVersion, KwokVersion string
 	// Progress receives human-readable progress lines. Nil discards.
 	Progress io.Writer
+	// APIServerArgs are extra kube-apiserver flags, kept across control-plane
+	// swaps (e.g. "--runtime-config=networking.k8s.io/v1beta1=true" to serve
+	// a deprecated API for tests of the deprecated-API checks).
+	APIServerArgs []string
 	// DieWithParent makes the sandbox's processes die with the process
 	// that started them (tests). `kup sandbox up` leaves it false so the
 	// sandbox outlives the command.
@@ -72,20 +76,21 @@ type Options struct {
 // State is what a running sandbox records in its directory, so that
 // another kup process can find, inspect, upgrade and stop it.
 type State struct {
-	Name         string              `json:"name"`
-	Dir          string              `json:"dir"`
-	Kubeconfig   string              `json:"kubeconfig"`
-	Version      string              `json:"version"`
-	EtcdVersion  string              `json:"etcdVersion"`
-	KwokVersion  string              `json:"kwokVersion"`
-	Created      time.Time           `json:"created"`
-	Ports        Ports               `json:"ports"`
-	Processes    map[string]*Process `json:"processes"`
-	NodeCount    int                 `json:"nodes"`
-	PodReadyMS   int64               `json:"podReadyDelayMs"`
-	RestartMS    int64               `json:"kubeletRestartMs"`
-	BinDir       string              `json:"binDir,omitempty"`
-	EmulatedFrom string              `json:"emulatedVersion,omitempty"`
+	Name          string              `json:"name"`
+	Dir           string              `json:"dir"`
+	Kubeconfig    string              `json:"kubeconfig"`
+	Version       string              `json:"version"`
+	EtcdVersion   string              `json:"etcdVersion"`
+	KwokVersion   string              `json:"kwokVersion"`
+	Created       time.Time           `json:"created"`
+	Ports         Ports               `json:"ports"`
+	Processes     map[string]*Process `json:"processes"`
+	NodeCount     int                 `json:"nodes"`
+	PodReadyMS    int64               `json:"podReadyDelayMs"`
+	RestartMS     int64               `json:"kubeletRestartMs"`
+	BinDir        string              `json:"binDir,omitempty"`
+	EmulatedFrom  string              `json:"emulatedVersion,omitempty"`
+	APIServerArgs []string            `json:"apiserverArgs,omitempty"`
 }
 
 // Ports are the loopback ports the sandbox's processes listen on.
@@ -225,7 +230,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			Version: opts.Version, EtcdVersion: opts.EtcdVersion, KwokVersion: opts.KwokVersion,
 			Created: time.Now().UTC(), Processes: map[string]*Process{}, NodeCount: opts.Nodes,
 			PodReadyMS: opts.PodReadyDelay.Milliseconds(), RestartMS: opts.KubeletRestart.Milliseconds(),
-			BinDir: opts.BinDir,
+			BinDir: opts.BinDir, APIServerArgs: opts.APIServerArgs,
 		},
 		bins: bins, progress: opts.Progress, dieWithParent: opts.DieWithParent,
 	}
@@ -364,6 +369,7 @@ func (c *Cluster) componentArgs(component string) []string {
 			"--profiling=false",
 			"--cert-dir", filepath.Join(c.Dir, "pki", "apiserver"),
 		}
+		args = append(args, c.APIServerArgs...)
 		if c.EmulatedFrom != "" {
 			args = append(args, "--emulated-version", "kube="+c.EmulatedFrom)
 		}
@@ -380,6 +386,9 @@ func (c *Cluster) componentArgs(component string) []string {
 			"--root-ca-file", p.CACert,
 			"--service-account-private-key-file", p.ServiceAcctKey,
 			"--use-service-account-credentials=false",
+			// The default 20 QPS makes a 10,000-pod sandbox take many minutes
+			// to create its pods; real control planes are tuned up the same way.
+			"--kube-api-qps", "300", "--kube-api-burst", "600",
 			"--leader-elect=false",
 			"--bind-address", "127.0.0.1",
 			"--secure-port", strconv.Itoa(c.Ports.ControllerManager),
@@ -393,6 +402,7 @@ func (c *Cluster) componentArgs(component string) []string {
 			"--authentication-kubeconfig", c.Kubeconfig,
 			"--authorization-kubeconfig", c.Kubeconfig,
 			"--leader-elect=false",
+			"--kube-api-qps", "300", "--kube-api-burst", "600",
 			"--bind-address", "127.0.0.1",
 			"--secure-port", strconv.Itoa(c.Ports.Scheduler),
 			"--tls-cert-file", p.ServingCert, "--tls-private-key-file", p.ServingKey,
@@ -779,7 +789,8 @@ func (c *Cluster) Describe() string {
 		case APIServer, ControllerManager, Scheduler:
 			port = fmt.Sprintf("127.0.0.1:%d", c.componentPort(name))
 		}
-		fmt.Fprintf(&b, "  %-24s %-8s pid %-8d %-4s %-16s log %s\n", name, p.Version, p.PID, alive, port, p.Log)
+		rss, peak := p.Memory()
+		fmt.Fprintf(&b, "  %-24s %-8s pid %-8d %-4s %-16s rss %5d MiB (peak %5d MiB)  log %s\n", name, p.Version, p.PID, alive, port, rss>>20, peak>>20, p.Log)
 	}
 	return b.String()
 }

@@ -235,3 +235,26 @@ func portFree(port int) error {
 	}
 	return l.Close()
 }
+
+// Memory returns the process's resident set size and its peak (VmRSS and
+// VmHWM from /proc), in bytes; zeros when it cannot be read.
+func (p *Process) Memory() (rss, peak int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	return rss, peak
+}

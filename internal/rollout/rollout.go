@@ -1,0 +1,790 @@
+// Package rollout rolls the nodes of a cluster to a kubelet version in
+// waves: before every wave it re-reads the cluster and asks the planner
+// (internal/plan) for the largest set of nodes the PodDisruptionBudgets and
+// spare capacity allow; each node is cordoned, drained, upgraded through a
+// provider.NodeUpgrader, awaited Ready at the new version and uncordoned —
+// only if kup cordoned it. A health gate between waves halts the rollout
+// when availability does not come back.
+//
+// It never leaves a node cordoned silently: every node it touched is
+// either uncordoned or named in the Result with the reason it stays
+// cordoned.
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kup-project/kup/internal/drain"
+	"github.com/kup-project/kup/internal/plan"
+	"github.com/kup-project/kup/internal/provider"
+)
+
+// Node annotations and taints kup writes.
+const (
+	// StateAnnotation records kup's progress on a node as JSON (NodeState),
+	// so a later run — after a crash — knows what kup did to it.
+	StateAnnotation = "upgrade.kup.dev/state"
+	// PendingTaint (PreferNoSchedule) marks nodes still waiting for their
+	// upgrade, so pods evicted by one wave land on upgraded nodes instead
+	// of being evicted again by the next.
+	PendingTaint = "upgrade.kup.dev/pending"
+	// EventSource is the component name on the Events kup records.
+	EventSource = "kup"
+)
+
+// Strategy chooses how nodes are grouped. Waves is kup's; the others
+// exist to measure kup against what other tools do, on the same drain and
+// upgrade code.
+type Strategy string
+
+const (
+	// StrategyWaves: PDB- and capacity-aware waves, re-planned before each.
+	StrategyWaves Strategy = "waves"
+	// StrategySequential: one node at a time, as a drain script does; no
+	// pending taint, no health gate beyond the node's own readiness.
+	StrategySequential Strategy = "sequential"
+	// StrategyFixedBatch: BatchSize nodes at a time in name order,
+	// ignoring PDB structure (maxUnavailable in Cluster API, node groups).
+	StrategyFixedBatch Strategy = "fixed-batch"
+)
+
+// Failure policies.
+const (
+	OnFailureStop     = "stop"
+	OnFailureContinue = "continue"
+	// OnDrainTimeoutSkip quarantines a node whose drain timed out: it stays
+	// cordoned, its remaining pods untouched, and the rollout goes on.
+	OnDrainTimeoutSkip = "skip-node"
+)
+
+// Options configure a rollout.
+type Options struct {
+	// Target is the kubelet version every node is rolled to.
+	Target string
+	// Nodes limits the rollout to these nodes (empty: every node whose
+	// kubelet is not at Target and that Policy.NodeSelector matches).
+	Nodes    []string
+	Policy   plan.Policy
+	Strategy Strategy
+	// BatchSize is the batch of StrategyFixedBatch.
+	BatchSize int
+	Drain     drain.Options
+	// ReadyTimeout bounds the wait for a node to be Ready at Target after
+	// its upgrade (default 10m).
+	ReadyTimeout time.Duration
+	// GateTimeout bounds the wait, after a wave, for every workload to be
+	// as available as before it (default 10m).
+	GateTimeout time.Duration
+	// Soak waits this long after each wave's gate passes.
+	Soak time.Duration
+	// OnFailure is OnFailureStop (default) or OnFailureContinue.
+	OnFailure string
+	// MaxFailures ends a continuing rollout after this many failed nodes.
+	MaxFailures int
+	// OnDrainTimeout is OnFailureStop (default: treated like any failure)
+	// or OnDrainTimeoutSkip.
+	OnDrainTimeout string
+	// Progress receives events as they happen; it must not block.
+	Progress func(Event)
+}
+
+// Event is one thing that happened, for live progress and the report.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Wave    int       `json:"wave,omitempty"`
+	Node    string    `json:"node,omitempty"`
+	Step    string    `json:"step"`
+	Message string    `json:"message"`
+}
+
+// Steps of a node, in order, as recorded in NodeState.Phase and Events.
+const (
+	StepCordon   = "cordon"
+	StepDrain    = "drain"
+	StepUpgrade  = "upgrade"
+	StepReady    = "ready"
+	StepUncordon = "uncordon"
+	StepDone     = "done"
+	StepFailed   = "failed"
+	StepWaiting  = "waiting"
+	StepWave     = "wave"
+	StepGate     = "gate"
+)
+
+// NodeState is what kup writes into StateAnnotation.
+type NodeState struct {
+	Target        string    `json:"target"`
+	Phase         string    `json:"phase"`
+	CordonedByKup bool      `json:"cordonedByKup"`
+	Updated       time.Time `json:"updated"`
+}
+
+// NodeResult is what happened to one node.
+type NodeResult struct {
+	Node    string `json:"node"`
+	Wave    int    `json:"wave"`
+	From    string `json:"from"`
+	Outcome string `json:"outcome"` // upgraded, failed, quarantined, blocked, not-started
+	// WasCordoned: the node was already cordoned before kup touched it.
+	WasCordoned bool `json:"wasCordoned"`
+	// LeftCordoned is true when the node is cordoned at the end; Reason
+	// says why.
+	LeftCordoned bool          `json:"leftCordoned"`
+	Reason       string        `json:"reason,omitempty"`
+	Steps        []StepTime    `json:"steps"`
+	Evicted      int           `json:"evicted"`
+	Refusals     int           `json:"refusals"`
+	Duration     time.Duration `json:"duration"`
+}
+
+// StepTime is when a node's step started and ended.
+type StepTime struct {
+	Step  string    `json:"step"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// WaveResult is one executed wave.
+type WaveResult struct {
+	Index    int        `json:"index"`
+	Nodes    []string   `json:"nodes"`
+	Limit    plan.Limit `json:"limit"`
+	Started  time.Time  `json:"started"`
+	Finished time.Time  `json:"finished"`
+}
+
+// Result is what a rollout did.
+type Result struct {
+	Target   string                 `json:"target"`
+	Strategy Strategy               `json:"strategy"`
+	Waves    []WaveResult           `json:"waves"`
+	Nodes    map[string]*NodeResult `json:"nodes"`
+	Blocked  []plan.BlockedNode     `json:"blocked,omitempty"`
+	// Evictions counts accepted evictions; EvictablePods the pods the
+	// rolled nodes held when the rollout started. Their ratio is how often
+	// a pod was moved (1.0 is ideal).
+	Evictions     int           `json:"evictions"`
+	EvictablePods int           `json:"evictablePods"`
+	Refusals      int           `json:"refusals"`
+	Started       time.Time     `json:"started"`
+	Makespan      time.Duration `json:"makespan"`
+	// Stopped is set when the rollout ended before every node was done.
+	Stopped    bool   `json:"stopped"`
+	StopReason string `json:"stopReason,omitempty"`
+}
+
+// EvictionsPerPod is Evictions / EvictablePods.
+func (r *Result) EvictionsPerPod() float64 {
+	if r.EvictablePods == 0 {
+		return 0
+	}
+	return float64(r.Evictions) / float64(r.EvictablePods)
+}
+
+// Failed returns the nodes that failed or were quarantined.
+func (r *Result) Failed() []*NodeResult {
+	var out []*NodeResult
+	for _, n := range r.sortedNodes() {
+		if n.Outcome == "failed" || n.Outcome == "quarantined" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// LeftCordoned returns the nodes cordoned at the end, with reasons.
+func (r *Result) LeftCordoned() []*NodeResult {
+	var out []*NodeResult
+	for _, n := range r.sortedNodes() {
+		if n.LeftCordoned {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (r *Result) sortedNodes() []*NodeResult {
+	out := make([]*NodeResult, 0, len(r.Nodes))
+	for _, n := range r.Nodes {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
+// Roller runs rollouts against one cluster.
+type Roller struct {
+	Client   kubernetes.Interface
+	Upgrader provider.NodeUpgrader
+	Options  Options
+
+	drainer *drain.Drainer
+	mu      sync.Mutex
+	res     *Result
+	wave    int
+}
+
+func (r *Roller) emit(node, step, format string, args ...any) {
+	if r.Options.Progress == nil {
+		return
+	}
+	r.Options.Progress(Event{Time: time.Now(), Wave: r.wave, Node: node, Step: step, Message: fmt.Sprintf(format, args...)})
+}
+
+// Run rolls the nodes. It returns the Result even when it stops early;
+// the error says why it stopped.
+func (r *Roller) Run(ctx context.Context) (*Result, error) {
+	o := &r.Options
+	if o.Strategy == "" {
+		o.Strategy = StrategyWaves
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 10 * time.Minute
+	}
+	if o.GateTimeout == 0 {
+		o.GateTimeout = 10 * time.Minute
+	}
+	if o.OnFailure == "" {
+		o.OnFailure = OnFailureStop
+	}
+	if o.Target == "" {
+		return nil, errors.New("rollout: no target version")
+	}
+	if err := o.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Strategy == StrategyFixedBatch && o.BatchSize < 1 {
+		return nil, errors.New("rollout: fixed-batch strategy needs a batch size of at least 1")
+	}
+	r.drainer = &drain.Drainer{Client: r.Client, Options: o.Drain}
+	userWaiting := o.Drain.Waiting
+	r.drainer.Options.Waiting = func(node, reason string) {
+		r.emit(node, StepWaiting, "%s", reason)
+		if userWaiting != nil {
+			userWaiting(node, reason)
+		}
+	}
+	r.res = &Result{Target: o.Target, Strategy: o.Strategy, Nodes: map[string]*NodeResult{}, Started: time.Now()}
+	res := r.res
+
+	snap, err := r.read(ctx)
+	if err != nil {
+		return res, err
+	}
+	todo := r.scope(snap)
+	for _, n := range todo {
+		node := snap.node(n)
+		res.Nodes[n] = &NodeResult{Node: n, From: node.Status.NodeInfo.KubeletVersion, Outcome: "not-started", WasCordoned: node.Spec.Unschedulable && !cordonedByKup(node, o.Target)}
+		res.EvictablePods += len(snap.evictableOn(n))
+	}
+	defer func() { res.Makespan = time.Since(res.Started) }()
+	// Refuse before touching anything if the drain policy would refuse a
+	// pod on any node in scope: better now than at the tenth wave.
+	var refused []string
+	for _, n := range todo {
+		for _, p := range snap.pods {
+			if p.Spec.NodeName == n {
+				if why := drain.Refusal(p, o.Drain); why != "" {
+					refused = append(refused, "node "+n+": "+why)
+				}
+			}
+		}
+	}
+	if len(refused) > 0 {
+		if len(refused) > 5 {
+			refused = append(refused[:5], fmt.Sprintf("and %d more", len(refused)-5))
+		}
+		err := fmt.Errorf("the drain policy refuses %d pod(s); nothing was changed:\n  %s", len(refused), strings.Join(refused, "\n  "))
+		return r.stop(err.Error()), err
+	}
+	if len(todo) == 0 {
+		r.emit("", StepDone, "every node already runs kubelet %s", o.Target)
+		return res, nil
+	}
+	r.emit("", StepWave, "%d node(s) to roll to %s (%s strategy)", len(todo), o.Target, o.Strategy)
+
+	// Always clear the pending taints we set, even when stopping early.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		for _, n := range todo {
+			_ = r.setPendingTaint(cctx, n, false)
+		}
+	}()
+
+	var upgraded []string
+	var waitedSince time.Time
+	failures := 0
+	remaining := append([]string(nil), todo...)
+	for len(remaining) > 0 {
+		if err := ctx.Err(); err != nil {
+			return r.stop("interrupted: " + err.Error()), err
+		}
+		if o.Strategy == StrategyWaves {
+			for _, n := range remaining {
+				if err := r.setPendingTaint(ctx, n, true); err != nil {
+					return r.stop(err.Error()), err
+				}
+			}
+		}
+		snap, err := r.read(ctx)
+		if err != nil {
+			return r.stop(err.Error()), err
+		}
+		wave, blocked := r.nextWave(snap, remaining, upgraded)
+		if len(wave.Nodes) == 0 && len(blocked) < len(remaining) {
+			// Nothing can go now, but not everything is blocked for good:
+			// live budgets are below steady state (pods of the last wave,
+			// or of something else, not Ready yet). Wait for them.
+			if waitedSince.IsZero() {
+				waitedSince = time.Now()
+				r.emit("", StepWaiting, "no node can be drained now without exceeding a PDB's current budget (%s); waiting for budgets to recover", wave.Limit.Reason)
+			}
+			if time.Since(waitedSince) > o.GateTimeout {
+				err := fmt.Errorf("no node could be drained for %s: PodDisruptionBudgets did not recover (%s)", o.GateTimeout, wave.Limit.Reason)
+				return r.stop(err.Error()), err
+			}
+			if err := sleepCtx(ctx, 2*time.Second); err != nil {
+				return r.stop("interrupted: " + err.Error()), err
+			}
+			continue
+		}
+		waitedSince = time.Time{}
+		if len(wave.Nodes) == 0 {
+			res.Blocked = blocked
+			var names []string
+			for _, b := range blocked {
+				names = append(names, b.Node+" ("+b.Reason+")")
+				if nr := res.Nodes[b.Node]; nr != nil {
+					nr.Outcome = "blocked"
+					nr.Reason = b.Reason
+				}
+			}
+			err := fmt.Errorf("%d node(s) cannot be drained: %v", len(blocked), names)
+			return r.stop(err.Error()), err
+		}
+		r.wave++
+		wr := WaveResult{Index: r.wave, Nodes: wave.Nodes, Limit: wave.Limit, Started: time.Now()}
+		r.emit("", StepWave, "wave %d: %d node(s) %v — limited by %s", r.wave, len(wave.Nodes), wave.Nodes, wave.Limit.Reason)
+		before := availability(snap)
+
+		var wg sync.WaitGroup
+		errs := make([]error, len(wave.Nodes))
+		for i, n := range wave.Nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = r.rollNode(ctx, snap.node(n), r.wave)
+			}()
+		}
+		wg.Wait()
+		wr.Finished = time.Now()
+		res.Waves = append(res.Waves, wr)
+
+		var waveFailed []string
+		for i, n := range wave.Nodes {
+			remaining = remove(remaining, n)
+			if errs[i] == nil {
+				upgraded = append(upgraded, n)
+				continue
+			}
+			failures++
+			waveFailed = append(waveFailed, n)
+		}
+		if len(waveFailed) > 0 {
+			if ctx.Err() != nil {
+				return r.stop("interrupted during wave " + fmt.Sprint(r.wave)), ctx.Err()
+			}
+			if o.OnFailure == OnFailureStop && !allQuarantined(res, waveFailed) {
+				err := fmt.Errorf("wave %d: node(s) %v failed; stopping (--on-failure=stop): %w", r.wave, waveFailed, firstErr(errs))
+				return r.stop(err.Error()), err
+			}
+			if o.MaxFailures > 0 && failures >= o.MaxFailures {
+				err := fmt.Errorf("%d node(s) failed, reaching --max-failures %d; stopping", failures, o.MaxFailures)
+				return r.stop(err.Error()), err
+			}
+		}
+		if o.Strategy != StrategySequential && o.Strategy != StrategyFixedBatch || len(remaining) == 0 {
+			if err := r.gate(ctx, wave.Nodes, before); err != nil {
+				err = fmt.Errorf("health gate after wave %d: %w", r.wave, err)
+				return r.stop(err.Error()), err
+			}
+		}
+		if o.Soak > 0 && len(remaining) > 0 {
+			r.emit("", StepGate, "soaking %s after wave %d", o.Soak, r.wave)
+			if err := sleepCtx(ctx, o.Soak); err != nil {
+				return r.stop("interrupted during soak"), err
+			}
+		}
+	}
+	if failures > 0 {
+		err := fmt.Errorf("%d node(s) failed", failures)
+		res.StopReason = err.Error()
+		return res, err
+	}
+	r.emit("", StepDone, "all %d node(s) run kubelet %s", len(upgraded), o.Target)
+	return res, nil
+}
+
+func allQuarantined(res *Result, nodes []string) bool {
+	for _, n := range nodes {
+		if res.Nodes[n].Outcome != "quarantined" {
+			return false
+		}
+	}
+	return true
+}
+
+func firstErr(errs []error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func remove(list []string, s string) []string {
+	out := list[:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// stop records why the rollout ends early.
+func (r *Roller) stop(reason string) *Result {
+	r.res.Stopped = true
+	r.res.StopReason = reason
+	r.emit("", StepFailed, "rollout stopped: %s", reason)
+	return r.res
+}
+
+// scope lists the nodes to roll, in name order.
+func (r *Roller) scope(s *clusterState) []string {
+	o := r.Options
+	want := map[string]bool{}
+	for _, n := range o.Nodes {
+		want[n] = true
+	}
+	sel, _ := metav1.LabelSelectorAsSelector(o.Policy.NodeSelector)
+	var out []string
+	for _, n := range s.nodes {
+		if len(want) > 0 && !want[n.Name] {
+			continue
+		}
+		if o.Policy.NodeSelector != nil && !sel.Matches(labelSet(n.Labels)) {
+			continue
+		}
+		if n.Status.NodeInfo.KubeletVersion == o.Target && !cordonedByKup(n, o.Target) {
+			continue // done already (or never needed it)
+		}
+		out = append(out, n.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nextWave picks the next wave by the strategy.
+func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string) (plan.Wave, []plan.BlockedNode) {
+	switch r.Options.Strategy {
+	case StrategySequential:
+		return plan.Wave{Nodes: remaining[:1], Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: "sequential: one node at a time"}}, nil
+	case StrategyFixedBatch:
+		n := min(r.Options.BatchSize, len(remaining))
+		return plan.Wave{Nodes: remaining[:n], Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: fmt.Sprintf("fixed batch of %d", r.Options.BatchSize)}}, nil
+	}
+	in := plan.Input{Nodes: s.nodes, Pods: s.pods, PDBs: s.pdbs, ToUpgrade: remaining, Upgraded: upgraded, Policy: r.Options.Policy}
+	if in.Policy.MaxUnavailable == (intstr.IntOrString{}) {
+		in.Policy.MaxUnavailable = intstr.FromInt32(1)
+	}
+	return plan.NextWave(in)
+}
+
+// rollNode takes one node through cordon → drain → upgrade → ready →
+// uncordon, recording each step on the node (annotation and Event).
+func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int) error {
+	o := r.Options
+	name := node.Name
+	nr := r.nodeResult(name)
+	nr.Wave = wave
+	start := time.Now()
+	defer func() { nr.Duration = time.Since(start) }()
+	step := func(s string) func() {
+		t := StepTime{Step: s, Start: time.Now()}
+		return func() {
+			t.End = time.Now()
+			r.mu.Lock()
+			nr.Steps = append(nr.Steps, t)
+			r.mu.Unlock()
+		}
+	}
+
+	// Cordon, remembering whether the node was schedulable: uncordon only
+	// what we cordoned. A node cordoned by an earlier kup run for this
+	// target counts as ours.
+	done := step(StepCordon)
+	ours := cordonedByKup(node, o.Target)
+	wasSchedulable, err := r.drainer.Cordon(ctx, name)
+	if err != nil {
+		done()
+		return r.fail(ctx, nr, name, false, err)
+	}
+	cordonedByUs := wasSchedulable || ours
+	nr.WasCordoned = !cordonedByUs
+	if err := r.setState(ctx, name, StepCordon, cordonedByUs); err != nil {
+		done()
+		return r.fail(ctx, nr, name, cordonedByUs, err)
+	}
+	r.event(ctx, node, "KupCordon", "cordoned for the upgrade to %s (wave %d)", o.Target, wave)
+	r.emit(name, StepCordon, "cordoned")
+	done()
+
+	done = step(StepDrain)
+	r.emit(name, StepDrain, "draining")
+	dres, err := r.drainer.Drain(ctx, name)
+	if dres != nil {
+		r.mu.Lock()
+		nr.Evicted += len(dres.Evicted)
+		nr.Refusals += dres.Refusals
+		r.res.Evictions += len(dres.Evicted)
+		r.res.Refusals += dres.Refusals
+		r.mu.Unlock()
+	}
+	done()
+	if err != nil {
+		var de *drain.Error
+		if errors.As(err, &de) && de.TimedOut && o.OnDrainTimeout == OnDrainTimeoutSkip && ctx.Err() == nil {
+			nr.Outcome = "quarantined"
+			nr.LeftCordoned = true
+			nr.Reason = "drain timed out; quarantined by --on-drain-timeout=skip-node (left cordoned, remaining pods untouched): " + err.Error()
+			_ = r.setState(context.WithoutCancel(ctx), name, StepFailed, cordonedByUs)
+			r.event(context.WithoutCancel(ctx), node, "KupQuarantined", "%s", nr.Reason)
+			r.emit(name, StepFailed, "%s", nr.Reason)
+			return err
+		}
+		// The drain changed nothing on the node itself: give it back to
+		// the scheduler unless it was cordoned before kup came.
+		return r.fail(ctx, nr, name, cordonedByUs, fmt.Errorf("drain: %w", err))
+	}
+	if err := r.setState(ctx, name, StepDrain, cordonedByUs); err != nil {
+		return r.fail(ctx, nr, name, cordonedByUs, err)
+	}
+	r.event(ctx, node, "KupDrained", "drained: %d pod(s) evicted in %s", len(dres.Evicted), dres.Duration.Round(time.Millisecond))
+
+	done = step(StepUpgrade)
+	r.emit(name, StepUpgrade, "upgrading kubelet to %s with %s", o.Target, r.Upgrader.Name())
+	if err := r.setState(ctx, name, StepUpgrade, cordonedByUs); err != nil {
+		done()
+		return r.fail(ctx, nr, name, cordonedByUs, err)
+	}
+	err = r.Upgrader.UpgradeNode(ctx, node, o.Target)
+	done()
+	if err != nil {
+		// Something on the node may have changed: it stays cordoned.
+		nr.LeftCordoned = true
+		return r.fail(ctx, nr, name, false, fmt.Errorf("upgrade: %w", err))
+	}
+
+	done = step(StepReady)
+	if err := r.waitReady(ctx, name); err != nil {
+		done()
+		nr.LeftCordoned = true
+		return r.fail(ctx, nr, name, false, err)
+	}
+	done()
+	r.event(ctx, node, "KupUpgraded", "Ready at kubelet %s", o.Target)
+
+	done = step(StepUncordon)
+	if cordonedByUs {
+		if err := r.drainer.Uncordon(ctx, name); err != nil {
+			done()
+			nr.LeftCordoned = true
+			return r.fail(ctx, nr, name, false, err)
+		}
+		r.emit(name, StepUncordon, "uncordoned")
+	} else {
+		nr.LeftCordoned = true
+		nr.Reason = "was cordoned before kup started; left cordoned"
+		r.emit(name, StepUncordon, "left cordoned: it was cordoned before kup started")
+	}
+	if err := r.setPendingTaint(ctx, name, false); err != nil {
+		done()
+		return r.fail(ctx, nr, name, false, err)
+	}
+	if err := r.setState(ctx, name, StepDone, false); err != nil {
+		done()
+		return r.fail(ctx, nr, name, false, err)
+	}
+	done()
+	r.event(ctx, node, "KupDone", "upgrade to %s complete", o.Target)
+	nr.Outcome = "upgraded"
+	r.emit(name, StepDone, "done in %s", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// fail records a failed node. With uncordon, the node (which kup cordoned
+// and did not change) is given back to the scheduler; otherwise it stays
+// cordoned if it is, and the reason is recorded.
+func (r *Roller) fail(ctx context.Context, nr *NodeResult, name string, uncordon bool, err error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	nr.Outcome = "failed"
+	nr.Reason = err.Error()
+	if uncordon {
+		if uerr := r.drainer.Uncordon(cctx, name); uerr != nil {
+			nr.LeftCordoned = true
+			nr.Reason += "; uncordoning failed too: " + uerr.Error()
+		} else {
+			nr.LeftCordoned = false
+		}
+	} else if n, gerr := r.Client.CoreV1().Nodes().Get(cctx, name, metav1.GetOptions{}); gerr == nil && n.Spec.Unschedulable {
+		nr.LeftCordoned = true
+		nr.Reason += "; left cordoned because its kubelet may have changed — check the node, then `kubectl uncordon " + name + "`"
+	}
+	_ = r.setState(cctx, name, StepFailed, nr.LeftCordoned && !nr.WasCordoned)
+	if n, gerr := r.Client.CoreV1().Nodes().Get(cctx, name, metav1.GetOptions{}); gerr == nil {
+		r.event(cctx, n, "KupFailed", "%s", nr.Reason)
+	}
+	r.emit(name, StepFailed, "%s", nr.Reason)
+	return fmt.Errorf("node %s: %w", name, err)
+}
+
+func (r *Roller) nodeResult(name string) *NodeResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nr := r.res.Nodes[name]
+	if nr == nil {
+		nr = &NodeResult{Node: name}
+		r.res.Nodes[name] = nr
+	}
+	return nr
+}
+
+// waitReady waits for the node to report Ready with the target kubelet.
+func (r *Roller) waitReady(ctx context.Context, name string) error {
+	ctx2, cancel := context.WithTimeout(ctx, r.Options.ReadyTimeout)
+	defer cancel()
+	last := ""
+	for {
+		n, err := r.Client.CoreV1().Nodes().Get(ctx2, name, metav1.GetOptions{})
+		if err == nil {
+			ready := isReady(n)
+			if ready && n.Status.NodeInfo.KubeletVersion == r.Options.Target {
+				return nil
+			}
+			last = fmt.Sprintf("Ready=%v, kubelet %s", ready, n.Status.NodeInfo.KubeletVersion)
+		} else {
+			last = err.Error()
+		}
+		if err := sleepCtx(ctx2, 500*time.Millisecond); err != nil {
+			return fmt.Errorf("node did not become Ready at kubelet %s within %s (last seen: %s)", r.Options.Target, r.Options.ReadyTimeout, last)
+		}
+	}
+}
+
+func isReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// cordonedByKup is true when an earlier kup run cordoned the node for
+// this target and has not released it.
+func cordonedByKup(n *corev1.Node, target string) bool {
+	var st NodeState
+	if err := json.Unmarshal([]byte(n.Annotations[StateAnnotation]), &st); err != nil {
+		return false
+	}
+	return st.Target == target && st.CordonedByKup && st.Phase != StepDone
+}
+
+// setState writes StateAnnotation.
+func (r *Roller) setState(ctx context.Context, name, phase string, cordonedByKup bool) error {
+	st, _ := json.Marshal(NodeState{Target: r.Options.Target, Phase: phase, CordonedByKup: cordonedByKup, Updated: time.Now().UTC()})
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{StateAnnotation: string(st)}}})
+	if _, err := r.Client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("recording state %q on node %s: %w", phase, name, err)
+	}
+	return nil
+}
+
+// setPendingTaint adds or removes the PreferNoSchedule pending taint.
+func (r *Roller) setPendingTaint(ctx context.Context, name string, on bool) error {
+	for attempt := 0; ; attempt++ {
+		n, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("tainting node %s: %w", name, err)
+		}
+		has := false
+		var taints []corev1.Taint
+		for _, t := range n.Spec.Taints {
+			if t.Key == PendingTaint {
+				has = true
+				continue
+			}
+			taints = append(taints, t)
+		}
+		if has == on {
+			return nil
+		}
+		if on {
+			taints = append(taints, corev1.Taint{Key: PendingTaint, Value: r.Options.Target, Effect: corev1.TaintEffectPreferNoSchedule})
+		}
+		n.Spec.Taints = taints
+		_, err = r.Client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt > 5 {
+			return fmt.Errorf("updating taints of node %s: %w", name, err)
+		}
+	}
+}
+
+// event records an Event on the node, so `kubectl describe node` tells
+// the story. Failing to record one never fails the rollout.
+func (r *Roller) event(ctx context.Context, n *corev1.Node, reason, format string, args ...any) {
+	now := metav1.Now()
+	typ := corev1.EventTypeNormal
+	if reason == "KupFailed" || reason == "KupQuarantined" {
+		typ = corev1.EventTypeWarning
+	}
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: n.Name + ".kup-", Namespace: metav1.NamespaceDefault},
+		InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: n.Name, UID: n.UID, APIVersion: "v1"},
+		Reason:         reason, Message: fmt.Sprintf(format, args...), Type: typ,
+		Source:         corev1.EventSource{Component: EventSource},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "kup.dev/kup", ReportingInstance: "kup",
+	}
+	_, _ = r.Client.CoreV1().Events(metav1.NamespaceDefault).Create(ctx, ev, metav1.CreateOptions{})
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}

@@ -1,0 +1,218 @@
+package rollout_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kup-project/kup/internal/drain"
+	"github.com/kup-project/kup/internal/plan"
+	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
+	"github.com/kup-project/kup/internal/rollout"
+	"github.com/kup-project/kup/internal/sandbox"
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
+)
+
+// TestRolloutThirtyNodes is the rollout issue's acceptance test: control
+// plane at v1.37.2, 30 nodes rolled from v1.36.3 to v1.37.2 kubelets in
+// PDB-aware waves, with an independent watcher seeing no PDB violated and
+// every node uncordoned at the end.
+func TestRolloutThirtyNodes(t *testing.T) {
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 30, Workloads: "default", PodReadyDelay: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cs := c.Client()
+
+	w, err := rollout.Watch(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events atomic.Int64
+	r := &rollout.Roller{
+		Client:   cs,
+		Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 2 * time.Second},
+		Options: rollout.Options{
+			Target: "v1.37.2",
+			Policy: plan.Policy{MaxUnavailable: intstr.FromString("20%")},
+			Drain:  drain.Options{DeleteEmptyDirData: true, Timeout: 3 * time.Minute},
+			Progress: func(e rollout.Event) {
+				events.Add(1)
+				t.Logf("%s wave=%d %s %s: %s", e.Time.Format("15:04:05.000"), e.Wave, e.Node, e.Step, e.Message)
+			},
+		},
+	}
+	res, err := r.Run(ctx)
+	w.Stop()
+	if err != nil {
+		t.Fatalf("rollout failed: %v", err)
+	}
+	if v := w.Violations(); len(v) > 0 {
+		t.Errorf("the watcher saw %d PDB violation(s): %+v", len(v), v)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Status.NodeInfo.KubeletVersion != "v1.37.2" {
+			t.Errorf("node %s still at kubelet %s", n.Name, n.Status.NodeInfo.KubeletVersion)
+		}
+		if n.Spec.Unschedulable {
+			t.Errorf("node %s left cordoned", n.Name)
+		}
+		for _, taint := range n.Spec.Taints {
+			if taint.Key == rollout.PendingTaint {
+				t.Errorf("node %s still carries the pending taint", n.Name)
+			}
+		}
+	}
+	if len(res.Nodes) != 30 {
+		t.Errorf("result covers %d nodes, want 30", len(res.Nodes))
+	}
+	for _, nr := range res.Nodes {
+		if nr.Outcome != "upgraded" {
+			t.Errorf("node %s: outcome %s (%s)", nr.Node, nr.Outcome, nr.Reason)
+		}
+	}
+	// Waves: the first is the canary; more than one node goes at once
+	// afterwards (the point of waves), and never more than 20% of 30.
+	if len(res.Waves) < 2 || len(res.Waves[0].Nodes) != 1 {
+		t.Errorf("waves %+v: want a single-node canary first", res.Waves)
+	}
+	widest := 0
+	for _, wv := range res.Waves {
+		widest = max(widest, len(wv.Nodes))
+		if len(wv.Nodes) > 6 {
+			t.Errorf("wave %d has %d nodes, more than 20%% of 30", wv.Index, len(wv.Nodes))
+		}
+	}
+	if widest < 2 {
+		t.Errorf("no wave drained more than one node: %+v", res.Waves)
+	}
+	if res.Evictions == 0 || res.EvictablePods == 0 {
+		t.Errorf("evictions %d of %d evictable pods: the drains did nothing", res.Evictions, res.EvictablePods)
+	}
+	// The pending taint steers evicted pods to upgraded nodes: pods are
+	// moved about once each, not once per wave.
+	if epp := res.EvictionsPerPod(); epp > 1.5 {
+		t.Errorf("%.2f evictions per pod; the pending taint should keep it near 1", epp)
+	}
+	// `kubectl describe node` tells the story.
+	evs, err := cs.CoreV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + sandbox.NodeName(7) + ",involvedObject.kind=Node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]bool{}
+	for _, e := range evs.Items {
+		if e.Source.Component == rollout.EventSource {
+			reasons[e.Reason] = true
+		}
+	}
+	for _, want := range []string{"KupCordon", "KupDrained", "KupUpgraded", "KupDone"} {
+		if !reasons[want] {
+			t.Errorf("node %s has no %s event (has %v)", sandbox.NodeName(7), want, reasons)
+		}
+	}
+	t.Logf("%d waves, %d evictions for %d pods (%.2f per pod), %d refusals, makespan %s",
+		len(res.Waves), res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals, res.Makespan.Round(time.Second))
+}
+
+// TestRolloutStopsOnFailure: an injected node-upgrade failure stops the
+// rollout with that node named and cordoned (its kubelet may have
+// changed), a node that never comes back is named too, and no other node
+// is left cordoned.
+func TestRolloutStopsOnFailure(t *testing.T) {
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 8, Workloads: "default", PodReadyDelay: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cs := c.Client()
+	var upgrades atomic.Int64
+	var victim atomic.Value
+	up := &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 500 * time.Millisecond, Fail: func(node string) error {
+		if upgrades.Add(1) == 2 { // the first node after the canary
+			victim.Store(node)
+			return errors.New("injected: package install failed")
+		}
+		return nil
+	}}
+	r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
+		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
+		Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+	}}
+	res, err := r.Run(ctx)
+	bad, _ := victim.Load().(string)
+	if err == nil || bad == "" || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("want the rollout to stop naming the failed node %q, got %v", bad, err)
+	}
+	if !res.Stopped {
+		t.Error("result not marked stopped")
+	}
+	failed := res.Failed()
+	if len(failed) != 1 || failed[0].Node != bad || !failed[0].LeftCordoned || !strings.Contains(failed[0].Reason, "injected") {
+		t.Errorf("failed nodes %+v, want only %s, left cordoned with the injected reason", failed, bad)
+	}
+	assertCordoned(ctx, t, c, map[string]bool{bad: true})
+
+	// A node that never comes back: its kubelet stops for good during the
+	// upgrade. The rollout names it after ReadyTimeout; nothing else stays
+	// cordoned.
+	if err := cs.CoreV1().Nodes().Delete(ctx, bad, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err) // take the first victim out of the way
+	}
+	var stuck atomic.Value
+	up2 := &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}
+	hang := &hangingUpgrader{NodeUpgrader: up2, c: c, stuck: &stuck}
+	r2 := &rollout.Roller{Client: cs, Upgrader: hang, Options: rollout.Options{
+		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)}, ReadyTimeout: 5 * time.Second,
+		Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+	}}
+	res2, err := r2.Run(ctx)
+	hung, _ := stuck.Load().(string)
+	if err == nil || hung == "" || !strings.Contains(err.Error(), hung) || !strings.Contains(err.Error(), "did not become Ready") {
+		t.Fatalf("want the rollout to stop naming %q as never Ready, got %v", hung, err)
+	}
+	if f := res2.Failed(); len(f) != 1 || f[0].Node != hung || !f[0].LeftCordoned {
+		t.Errorf("failed nodes %+v, want %s left cordoned", f, hung)
+	}
+	assertCordoned(ctx, t, c, map[string]bool{hung: true})
+}
+
+// hangingUpgrader stops the kubelet of the first node it upgrades for
+// good, as a machine that does not come back after a reboot.
+type hangingUpgrader struct {
+	*sandboxprovider.NodeUpgrader
+	c     *sandbox.Cluster
+	stuck *atomic.Value
+}
+
+func (h *hangingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, version string) error {
+	if h.stuck.CompareAndSwap(nil, node.Name) {
+		return h.c.StopKubelet(ctx, node.Name)
+	}
+	return h.NodeUpgrader.UpgradeNode(ctx, node, version)
+}
+
+func assertCordoned(ctx context.Context, t *testing.T, c *sandbox.Cluster, want map[string]bool) {
+	t.Helper()
+	nodes, err := c.Client().CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Spec.Unschedulable != want[n.Name] {
+			t.Errorf("node %s: cordoned=%v, want %v", n.Name, n.Spec.Unschedulable, want[n.Name])
+		}
+		for _, taint := range n.Spec.Taints {
+			if taint.Key == rollout.PendingTaint {
+				t.Errorf("node %s still carries the pending taint after the rollout stopped", n.Name)
+			}
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kup-project/kup/internal/capacity"
+)
+
+// clusterState is one read of what the planner and the gate look at.
+type clusterState struct {
+	nodes []*corev1.Node
+	pods  []*corev1.Pod
+	pdbs  []*policyv1.PodDisruptionBudget
+	// workloads: "Deployment ns/name" → available / desired replicas.
+	available map[string]int32
+	desired   map[string]int32
+	// crashLooping: owner key → pods of it in CrashLoopBackOff.
+	crashLooping map[string]int
+}
+
+func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
+
+func (s *clusterState) node(name string) *corev1.Node {
+	for _, n := range s.nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+func (s *clusterState) evictableOn(node string) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, p := range s.pods {
+		if p.Spec.NodeName == node && capacity.DrainFate(p).Evicted() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// read lists nodes, pods, PDBs and workloads: one LIST each, from the
+// watch cache.
+func (r *Roller) read(ctx context.Context) (*clusterState, error) {
+	list := metav1.ListOptions{ResourceVersion: "0"}
+	cs := r.Client
+	s := &clusterState{available: map[string]int32{}, desired: map[string]int32{}, crashLooping: map[string]int{}}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	for i := range nodes.Items {
+		s.nodes = append(s.nodes, &nodes.Items[i])
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		s.pods = append(s.pods, p)
+		if crashLooping(p) {
+			s.crashLooping[ownerKey(p)]++
+		}
+	}
+	pdbs, err := cs.PolicyV1().PodDisruptionBudgets("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
+	}
+	for i := range pdbs.Items {
+		s.pdbs = append(s.pdbs, &pdbs.Items[i])
+	}
+	deps, err := cs.AppsV1().Deployments("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing deployments: %w", err)
+	}
+	for _, d := range deps.Items {
+		k := "Deployment " + d.Namespace + "/" + d.Name
+		s.available[k] = d.Status.AvailableReplicas
+		if d.Spec.Replicas != nil {
+			s.desired[k] = *d.Spec.Replicas
+		}
+	}
+	sts, err := cs.AppsV1().StatefulSets("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing statefulsets: %w", err)
+	}
+	for _, st := range sts.Items {
+		k := "StatefulSet " + st.Namespace + "/" + st.Name
+		s.available[k] = st.Status.AvailableReplicas
+		if st.Spec.Replicas != nil {
+			s.desired[k] = *st.Spec.Replicas
+		}
+	}
+	dss, err := cs.AppsV1().DaemonSets("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing daemonsets: %w", err)
+	}
+	for _, d := range dss.Items {
+		k := "DaemonSet " + d.Namespace + "/" + d.Name
+		s.available[k] = d.Status.NumberAvailable
+		s.desired[k] = d.Status.DesiredNumberScheduled
+	}
+	return s, nil
+}
+
+func crashLooping(p *corev1.Pod) bool {
+	for _, c := range p.Status.ContainerStatuses {
+		if c.State.Waiting != nil && c.State.Waiting.Reason == "CrashLoopBackOff" {
+			return true
+		}
+	}
+	return false
+}
+
+// ownerKey names a pod's controller ("ReplicaSet ns/name"), or the pod.
+func ownerKey(p *corev1.Pod) string {
+	if c := metav1.GetControllerOf(p); c != nil {
+		return c.Kind + " " + p.Namespace + "/" + c.Name
+	}
+	return "Pod " + p.Namespace + "/" + p.Name
+}
+
+// baseline is what the gate compares against.
+type baseline struct {
+	available    map[string]int32
+	desired      map[string]int32
+	crashLooping map[string]int
+}
+
+func availability(s *clusterState) baseline {
+	return baseline{available: s.available, desired: s.desired, crashLooping: s.crashLooping}
+}
+
+// gate waits until the wave's nodes are Ready at the target, no workload
+// is less available than before the wave (capped at what it wants now,
+// so a scale-down does not hold the gate), and no workload has more
+// crash-looping pods than before. It fails after GateTimeout, naming what
+// did not recover.
+func (r *Roller) gate(ctx context.Context, wave []string, before baseline) error {
+	deadline := time.Now().Add(r.Options.GateTimeout)
+	r.emit("", StepGate, "health gate after wave %d", r.wave)
+	var problems []string
+	for {
+		s, err := r.read(ctx)
+		if err != nil {
+			problems = []string{err.Error()}
+		} else {
+			problems = problems[:0]
+			for _, n := range wave {
+				if nr := r.res.Nodes[n]; nr != nil && nr.Outcome != "upgraded" {
+					continue // failed or quarantined: judged by the failure policy
+				}
+				node := s.node(n)
+				if !isReady(node) || node.Status.NodeInfo.KubeletVersion != r.Options.Target {
+					problems = append(problems, fmt.Sprintf("node %s not Ready at %s", n, r.Options.Target))
+				}
+			}
+			for k, was := range before.available {
+				want := was
+				if d, ok := s.desired[k]; ok && d < want {
+					want = d
+				}
+				if now, ok := s.available[k]; ok && now < want {
+					problems = append(problems, fmt.Sprintf("%s: %d available, %d before the wave", k, now, was))
+				}
+			}
+			for k, n := range s.crashLooping {
+				if n > before.crashLooping[k] {
+					problems = append(problems, fmt.Sprintf("%s: %d pod(s) newly crash-looping", k, n-before.crashLooping[k]))
+				}
+			}
+		}
+		if len(problems) == 0 {
+			r.emit("", StepGate, "health gate after wave %d passed", r.wave)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			sort.Strings(problems)
+			return fmt.Errorf("not healthy after %s: %s", r.Options.GateTimeout, strings.Join(problems, "; "))
+		}
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+}
