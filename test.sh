@@ -32,7 +32,7 @@ step "unit tests (race detector; sandbox tests skipped with -short)"
 go test -race -short -count=1 ./...
 
 step "sandbox binaries (built once into the cache)"
-go run ./cmd/kup sandbox prepare --version v1.36.3 --version v1.37.2
+go run ./cmd/kup sandbox prepare --version v1.35.4 --version v1.36.3 --version v1.37.2
 
 step "all tests, end-to-end included"
 go test -count=1 -timeout 80m ./...

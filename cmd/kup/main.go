@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go handleSignals(cancel)
 	root := newRootCommand()
 	err := root.ExecuteContext(ctx)
 	var quiet silent
@@ -22,6 +24,43 @@ func main() {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 	}
 	os.Exit(exitCode(err))
+}
+
+// pauseOnInterrupt, when set by a command, is called on the first Ctrl-C
+// instead of cancelling: `kup apply` finishes the wave in flight and stops
+// resumably. The second Ctrl-C cancels (abandoning the node in flight
+// safely); the third exits at once.
+var (
+	interruptMu      sync.Mutex
+	pauseOnInterrupt func()
+)
+
+func setPauseOnInterrupt(f func()) {
+	interruptMu.Lock()
+	defer interruptMu.Unlock()
+	pauseOnInterrupt = f
+}
+
+func handleSignals(cancel context.CancelFunc) {
+	ch := make(chan os.Signal, 3)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	for n := 1; ; n++ {
+		<-ch
+		interruptMu.Lock()
+		pause := pauseOnInterrupt
+		interruptMu.Unlock()
+		switch {
+		case n == 1 && pause != nil:
+			fmt.Fprintln(os.Stderr, "\nInterrupted: finishing the wave in flight, then stopping (resumable). Ctrl-C again to abandon it now.")
+			pause()
+		case n <= 2:
+			fmt.Fprintln(os.Stderr, "\nInterrupted: stopping now; the journal records where (run the same command again to resume).")
+			cancel()
+		default:
+			fmt.Fprintln(os.Stderr, "\nInterrupted three times: exiting immediately.")
+			os.Exit(130)
+		}
+	}
 }
 
 // Exit codes, shared by every command.

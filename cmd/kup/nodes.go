@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,7 +87,11 @@ func (f *rolloutFlags) build(host string, needUpgrader bool) (rollout.Options, p
 	}
 	upgrader := f.upgrader
 	if upgrader == "" {
-		if _, err := sandboxprovider.Detect(host); err == nil {
+		_, err := sandboxprovider.Detect(host)
+		if err != nil && !errors.Is(err, sandboxprovider.ErrNotSandbox) {
+			return o, nil, err
+		}
+		if err == nil {
 			upgrader = "sandbox"
 		} else if f.execCommand != "" {
 			upgrader = "exec"

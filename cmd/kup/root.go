@@ -29,6 +29,12 @@ result, and survives being killed half-way.`,
 	root.AddCommand(newDemoCommand())
 	root.AddCommand(newVersionsCommand())
 	root.AddCommand(newNodesCommand())
+	root.AddCommand(newApplyCommand())
+	root.AddCommand(newStatusCommand())
+	root.AddCommand(newPlanCommand())
+	root.AddCommand(newControlPlaneCommand())
+	root.AddCommand(newBackupCommand())
+	root.AddCommand(newRestoreCommand())
 	return root
 }
 

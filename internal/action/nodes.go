@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kup-project/kup/internal/drain"
+	"github.com/kup-project/kup/internal/kube"
 	"github.com/kup-project/kup/internal/plan"
 	"github.com/kup-project/kup/internal/provider"
 	"github.com/kup-project/kup/internal/rollout"
@@ -38,7 +39,7 @@ func (a *NodesUpgrade) Run(ctx context.Context) (*rollout.Result, error) {
 	if _, err := version.Parse(a.Options.Target); err != nil {
 		return nil, &ResultError{Code: CodeUsage, Err: fmt.Errorf("--to: %w", err)}
 	}
-	cs, err := kubernetes.NewForConfig(a.Config)
+	cs, err := kubernetes.NewForConfig(kube.Resilient(kube.Fast(a.Config), 0))
 	if err != nil {
 		return nil, err
 	}

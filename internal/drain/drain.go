@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	kubectldrain "k8s.io/kubectl/pkg/drain"
 )
@@ -261,34 +264,51 @@ func (d *Drainer) Drain(ctx context.Context, node string) (*Result, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(pods))
+	var leaving []corev1.Pod
 	for i := range pods {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			refusals, err := d.evictOne(ctx, h, gv, node, pods[i], timeout)
+			refusals, fate, err := d.evictOne(ctx, h, gv, node, pods[i], timeout)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Refusals += refusals
+			if fate != podGone {
+				leaving = append(leaving, pods[i])
+			}
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			res.Evicted = append(res.Evicted, pods[i].Namespace+"/"+pods[i].Name)
+			if fate == podEvicted {
+				res.Evicted = append(res.Evicted, pods[i].Namespace+"/"+pods[i].Name)
+			}
 		}()
 	}
 	wg.Wait()
-	res.Duration = time.Since(start)
 	for _, err := range errs {
 		if err != nil {
+			res.Duration = time.Since(start)
 			return res, err // the first pod's reason is the one to show
 		}
 	}
-	return res, nil
+	err = d.waitGone(ctx, node, leaving, timeout)
+	res.Duration = time.Since(start)
+	return res, err
 }
 
-// evictOne evicts pod, waiting on its PDB when refused, then waits for it
-// to be gone.
-func (d *Drainer) evictOne(ctx context.Context, h *kubectldrain.Helper, gv schema.GroupVersion, node string, pod corev1.Pod, timeout time.Duration) (int, error) {
+// evictFate is what evictOne left behind.
+type evictFate int
+
+const (
+	podGone    evictFate = iota // not found: nothing to wait for
+	podEvicted                  // eviction (or deletion) accepted
+	podGoing                    // going with its namespace
+)
+
+// evictOne evicts pod, waiting on its PDB when refused. It does not wait
+// for the pod to be gone: Drain waits for all of a node's pods at once.
+func (d *Drainer) evictOne(ctx context.Context, h *kubectldrain.Helper, gv schema.GroupVersion, node string, pod corev1.Pod, timeout time.Duration) (int, evictFate, error) {
 	name := pod.Namespace + "/" + pod.Name
 	refusals := 0
 	lastTold := time.Time{}
@@ -304,9 +324,9 @@ func (d *Drainer) evictOne(ctx context.Context, h *kubectldrain.Helper, gv schem
 			if d.Options.Evicted != nil {
 				d.Options.Evicted(node, &pod)
 			}
-			return refusals, d.waitGone(ctx, node, pod, timeout)
+			return refusals, podEvicted, nil
 		case apierrors.IsNotFound(err):
-			return refusals, nil
+			return refusals, podGone, nil
 		case apierrors.IsTooManyRequests(err):
 			refusals++
 			pdb, why := d.blockingPDB(ctx, pod)
@@ -315,28 +335,28 @@ func (d *Drainer) evictOne(ctx context.Context, h *kubectldrain.Helper, gv schem
 				lastTold = time.Now()
 			}
 			if werr := d.waitForBudget(ctx, pod.Namespace, pdb); werr != nil {
-				return refusals, &Error{Node: node, Pod: name, PDB: pdbName(pod.Namespace, pdb), TimedOut: errors.Is(werr, context.DeadlineExceeded),
+				return refusals, podGone, &Error{Node: node, Pod: name, PDB: pdbName(pod.Namespace, pdb), TimedOut: errors.Is(werr, context.DeadlineExceeded),
 					Err: fmt.Errorf("%s, after %s: %w", why, timeout, werr)}
 			}
 		case apierrors.IsInternalError(err) && strings.Contains(err.Error(), "more than one PodDisruptionBudget"):
 			// The Eviction API refuses pods under two PDBs outright.
-			return refusals, &Error{Node: node, Pod: name, Err: fmt.Errorf("the Eviction API refuses it: %w (make exactly one PDB select it)", err)}
+			return refusals, podGone, &Error{Node: node, Pod: name, Err: fmt.Errorf("the Eviction API refuses it: %w (make exactly one PDB select it)", err)}
 		case apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 			// Its namespace is going away; the pod goes with it.
-			return refusals, d.waitGone(ctx, node, pod, timeout)
+			return refusals, podGoing, nil
 		default:
 			if ctx.Err() != nil {
-				return refusals, &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("not evicted within %s: %w", timeout, ctx.Err())}
+				return refusals, podGone, &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("not evicted within %s: %w", timeout, ctx.Err())}
 			}
-			return refusals, &Error{Node: node, Pod: name, Err: err}
+			return refusals, podGone, &Error{Node: node, Pod: name, Err: err}
 		}
 		if ctx.Err() != nil {
-			return refusals, &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("not evicted within %s", timeout)}
+			return refusals, podGone, &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("not evicted within %s", timeout)}
 		}
 		if fresh, err := d.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{}); err == nil {
 			pod = *fresh
 		} else if apierrors.IsNotFound(err) {
-			return refusals, nil
+			return refusals, podGone, nil
 		}
 	}
 }
@@ -417,21 +437,45 @@ func (d *Drainer) waitForBudget(ctx context.Context, ns, pdb string) error {
 	}
 }
 
-// waitGone waits until pod (this instance: same UID) no longer exists.
-func (d *Drainer) waitGone(ctx context.Context, node string, pod corev1.Pod, timeout time.Duration) error {
-	name := pod.Namespace + "/" + pod.Name
-	for {
-		p, err := d.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) || err == nil && p.UID != pod.UID {
-			return nil
+// waitGone waits until none of pods (these instances: same UID) is on
+// node any more. It asks with one LIST of the node's pods per round, from
+// the API server's watch cache (indexed by node), however many pods are
+// leaving: a GET per pod every 300 ms made a wave of 15 nodes send about
+// a thousand requests a second, and the client's rate limiter then held
+// back the wave's evictions behind its own polling. A cached read can
+// only be older than the truth, so it may report a pod a little late,
+// never gone too early.
+func (d *Drainer) waitGone(ctx context.Context, node string, pods []corev1.Pod, timeout time.Duration) error {
+	leaving := make(map[types.UID]string, len(pods))
+	for _, p := range pods {
+		leaving[p.UID] = p.Namespace + "/" + p.Name
+	}
+	onNode := metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(), ResourceVersion: "0"}
+	delay := 50 * time.Millisecond
+	for len(leaving) > 0 {
+		if err := sleepCtx(ctx, delay); err != nil {
+			break
 		}
-		if ctx.Err() != nil {
-			return &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("evicted but still terminating after %s", timeout)}
+		delay = min(2*delay, 500*time.Millisecond)
+		list, err := d.Client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, onNode)
+		if err != nil {
+			continue // a failed read is retried until the deadline
 		}
-		if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
-			return &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("evicted but still terminating after %s", timeout)}
+		present := make(map[types.UID]bool, len(list.Items))
+		for _, p := range list.Items {
+			present[p.UID] = true
+		}
+		for uid := range leaving {
+			if !present[uid] {
+				delete(leaving, uid)
+			}
 		}
 	}
+	if len(leaving) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Values(leaving))
+	return &Error{Node: node, Pod: names[0], TimedOut: true, Err: fmt.Errorf("evicted but still terminating after %s (%d pod(s) in all)", timeout, len(names))}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

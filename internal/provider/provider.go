@@ -51,7 +51,24 @@ type ControlPlane interface {
 	// returns once every component serves at that version. It never
 	// skips a minor: the caller walks the path.
 	Upgrade(ctx context.Context, version string) error
+	// Health judges the control plane now: readyz of every
+	// kube-apiserver, each component's version, the kube-system pods.
+	// The error is for "could not judge at all"; a component that cannot
+	// be reached is a Problem, never a pass.
+	Health(ctx context.Context) (*Health, error)
 }
+
+// Health is a control-plane provider's verdict at one moment.
+type Health struct {
+	// Components are the instances seen, with the versions they report.
+	Components []Component `json:"components"`
+	// Problems are the reasons the control plane is not healthy, each
+	// naming the instance; empty means healthy.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Healthy reports whether nothing is wrong.
+func (h *Health) Healthy() bool { return h != nil && len(h.Problems) == 0 }
 
 // NodeUpgrader upgrades the kubelet of one node that kup has already
 // cordoned and drained.

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -100,7 +101,14 @@ type Options struct {
 	OnDrainTimeout string
 	// Progress receives events as they happen; it must not block.
 	Progress func(Event)
+	// Pause, when closed, stops the rollout before its next wave: the
+	// wave in flight finishes every node (a first Ctrl-C), so no drain is
+	// left half-done.
+	Pause <-chan struct{}
 }
+
+// ErrPaused is returned when Options.Pause stopped the rollout.
+var ErrPaused = errors.New("rollout paused before the next wave")
 
 // Event is one thing that happened, for live progress and the report.
 type Event struct {
@@ -326,13 +334,25 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		}
 	}()
 
+	// Nodes already at the target (a resumed run, a mixed cluster) have
+	// proven the version on this cluster: the canary is behind us.
 	var upgraded []string
+	for _, n := range snap.nodes {
+		if n.Status.NodeInfo.KubeletVersion == o.Target && !cordonedByKup(n, o.Target) {
+			upgraded = append(upgraded, n.Name)
+		}
+	}
 	var waitedSince time.Time
 	failures := 0
 	remaining := append([]string(nil), todo...)
 	for len(remaining) > 0 {
 		if err := ctx.Err(); err != nil {
 			return r.stop("interrupted: " + err.Error()), err
+		}
+		select {
+		case <-o.Pause:
+			return r.stop(fmt.Sprintf("paused before wave %d with %d node(s) left", r.wave+1, len(remaining))), ErrPaused
+		default:
 		}
 		if o.Strategy == StrategyWaves {
 			for _, n := range remaining {
@@ -503,12 +523,14 @@ func (r *Roller) scope(s *clusterState) []string {
 
 // nextWave picks the next wave by the strategy.
 func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string) (plan.Wave, []plan.BlockedNode) {
+	// The wave's nodes are a copy: Run removes them from remaining in
+	// place while it walks them, and keeps them in the Result.
 	switch r.Options.Strategy {
 	case StrategySequential:
-		return plan.Wave{Nodes: remaining[:1], Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: "sequential: one node at a time"}}, nil
+		return plan.Wave{Nodes: []string{remaining[0]}, Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: "sequential: one node at a time"}}, nil
 	case StrategyFixedBatch:
 		n := min(r.Options.BatchSize, len(remaining))
-		return plan.Wave{Nodes: remaining[:n], Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: fmt.Sprintf("fixed batch of %d", r.Options.BatchSize)}}, nil
+		return plan.Wave{Nodes: slices.Clone(remaining[:n]), Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: fmt.Sprintf("fixed batch of %d", r.Options.BatchSize)}}, nil
 	}
 	in := plan.Input{Nodes: s.nodes, Pods: s.pods, PDBs: s.pdbs, ToUpgrade: remaining, Upgraded: upgraded, Policy: r.Options.Policy}
 	if in.Policy.MaxUnavailable == (intstr.IntOrString{}) {
@@ -594,7 +616,14 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int) erro
 		done()
 		return r.fail(ctx, nr, name, cordonedByUs, err)
 	}
-	err = r.Upgrader.UpgradeNode(ctx, node, o.Target)
+	// A node whose kubelet already reports the target was upgraded by an
+	// earlier run that stopped before uncordoning it: never upgrade twice.
+	if cur, gerr := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); gerr == nil && cur.Status.NodeInfo.KubeletVersion == o.Target {
+		r.emit(name, StepUpgrade, "kubelet already at %s (an earlier run upgraded it); not upgrading again", o.Target)
+		err = nil
+	} else {
+		err = r.Upgrader.UpgradeNode(ctx, node, o.Target)
+	}
 	done()
 	if err != nil {
 		// Something on the node may have changed: it stays cordoned.

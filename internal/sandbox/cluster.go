@@ -339,6 +339,9 @@ func (c *Cluster) startEtcd(ctx context.Context, bin string) error {
 	}
 	p.Version = c.EtcdVersion
 	c.Processes[Etcd] = p
+	// Record it before waiting on it: a kup killed from here on must
+	// leave a record of every process it started, never an orphan.
+	_ = c.save()
 	return waitFor(ctx, 30*time.Second, "etcd /health", p, func(ctx context.Context) error {
 		return httpOK(ctx, http.DefaultClient, client+"/health")
 	})
@@ -438,6 +441,9 @@ func (c *Cluster) startComponent(ctx context.Context, component, bin, version st
 	}
 	p.Version = version
 	c.Processes[component] = p
+	// Record it before waiting on it: a kup killed from here on must
+	// leave a record of every process it started, never an orphan.
+	_ = c.save()
 	hc := c.httpClient()
 	base := fmt.Sprintf("https://127.0.0.1:%d", c.componentPort(component))
 	if component == APIServer {
@@ -486,6 +492,9 @@ func (c *Cluster) startKwok(ctx context.Context, bin string) error {
 	}
 	p.Version = c.KwokVersion
 	c.Processes[Kwok] = p
+	// Record it before waiting on it: a kup killed from here on must
+	// leave a record of every process it started, never an orphan.
+	_ = c.save()
 	// kwok has no readiness endpoint without a server port; give it a
 	// moment to fail on bad configuration, then rely on nodes going Ready.
 	select {

@@ -41,6 +41,7 @@ func kwokStages(podReadyDelay time.Duration) string {
 		stageNodeKubeletStopped,
 		stageNodeHeartbeat,
 		strings.Replace(stagePodReady, "  #DELAY#\n", delay, 1),
+		stagePodReadyAgain,
 		stagePodCrashLoop,
 		stagePodComplete,
 		stagePodDelete,
@@ -269,6 +270,56 @@ spec:
       {{ end }}
       phase: Running
       startTime: {{ $now | Quote }}
+`
+
+// stagePodReadyAgain is the kubelet's status sync: when the node
+// lifecycle controller marks the pods of a node NotReady (its lease
+// expired while the apiserver was away during a control-plane swap), a
+// real kubelet reports them Ready again once it reaches the apiserver.
+// Without this, kwok's pods stay NotReady for ever and every PDB over them
+// sits at zero disruptions allowed.
+const stagePodReadyAgain = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values:
+      - 'True'
+    - key: '.metadata.annotations["sandbox.kup.dev/crash-loop"]'
+      operator: 'DoesNotExist'
+  delay:
+    durationMilliseconds: 1000
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+      {{ range .spec.readinessGates }}
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: {{ .conditionType | Quote }}
+      {{ end }}
 `
 
 const stagePodCrashLoop = `apiVersion: kwok.x-k8s.io/v1alpha1

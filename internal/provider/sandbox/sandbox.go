@@ -22,6 +22,11 @@ import (
 // ControlPlane drives a sandbox's control plane.
 type ControlPlane struct {
 	Cluster *sbx.Cluster
+	// ReadyTimeout and Binary are passed to the sandbox's
+	// UpgradeControlPlane (a deadline per component before its old binary
+	// is put back; a binary override tests inject failures with).
+	ReadyTimeout time.Duration
+	Binary       func(component, version string) string
 }
 
 var _ provider.ControlPlane = (*ControlPlane)(nil)
@@ -60,9 +65,10 @@ func (p *ControlPlane) Components(ctx context.Context) ([]provider.Component, er
 }
 
 // Upgrade swaps the control plane to version (apiserver, then
-// controller-manager, then scheduler).
+// controller-manager, then scheduler); a component that does not serve
+// in time is rolled back to its old binary.
 func (p *ControlPlane) Upgrade(ctx context.Context, version string) error {
-	return p.Cluster.SetControlPlaneVersion(ctx, version)
+	return p.Cluster.UpgradeControlPlane(ctx, version, sbx.UpgradeOptions{ReadyTimeout: p.ReadyTimeout, Binary: p.Binary})
 }
 
 // NodeUpgrader "upgrades" a simulated node: it waits UpgradeTime (the time
@@ -95,6 +101,9 @@ func (u *NodeUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, versi
 	return u.Cluster.SetNodeVersion(ctx, node.Name, version)
 }
 
+// ErrNotSandbox: the cluster is not one `kup sandbox` runs.
+var ErrNotSandbox = errors.New("not a running kup sandbox")
+
 // Detect returns the sandbox whose API server is host (as in a
 // kubeconfig: https://127.0.0.1:PORT), so a cluster `kup sandbox` started is
 // recognised from the kubeconfig alone.
@@ -104,11 +113,30 @@ func Detect(host string) (*sbx.Cluster, error) {
 		return nil, err
 	}
 	for _, c := range cs {
-		if strings.TrimRight(host, "/") == fmt.Sprintf("https://127.0.0.1:%d", c.Ports.APIServer) && c.Running() {
-			return c, nil
+		if strings.TrimRight(host, "/") != fmt.Sprintf("https://127.0.0.1:%d", c.Ports.APIServer) || len(c.Processes) == 0 {
+			continue
 		}
+		alive := 0
+		for _, p := range c.Processes {
+			if p.Alive() {
+				alive++
+			}
+		}
+		if alive == 0 {
+			continue // a leftover record of a sandbox that is gone
+		}
+		if !c.Running() {
+			// A kup killed mid-swap can leave a component stopped: bring
+			// it back as a kubelet would restart a static pod.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if _, err := c.EnsureRunning(ctx); err != nil {
+				return nil, fmt.Errorf("sandbox %q has stopped components and restarting them failed: %w", c.Name, err)
+			}
+		}
+		return c, nil
 	}
-	return nil, errors.New("not a running kup sandbox")
+	return nil, ErrNotSandbox
 }
 
 var (

@@ -45,11 +45,19 @@ func Start(t testing.TB, opts sandbox.Options) *sandbox.Cluster {
 				t.Logf("last lines of %s's log (%s):\n%s", p.Name, p.Log, tail(p.Log, 15))
 			}
 		}
-		if c.Running() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := c.StopContext(ctx); err != nil {
-				t.Errorf("stopping sandbox: %v", err)
+		// Another process (a kup under test) may have swapped binaries:
+		// stop what the state on disk says runs, not what c remembers.
+		target := c
+		if fresh, err := sandbox.Load(opts.StateDir, opts.Name); err == nil {
+			target = fresh
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, s := range []*sandbox.Cluster{target, c} {
+			if s.Running() || anyAlive(s) {
+				if err := s.StopContext(ctx); err != nil {
+					t.Errorf("stopping sandbox: %v", err)
+				}
 			}
 		}
 	})
@@ -75,4 +83,13 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+func anyAlive(c *sandbox.Cluster) bool {
+	for _, p := range c.Processes {
+		if p.Alive() {
+			return true
+		}
+	}
+	return false
 }

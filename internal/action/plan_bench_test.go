@@ -1,0 +1,110 @@
+package action_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kup-project/kup/internal/action"
+	"github.com/kup-project/kup/internal/sandbox"
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
+)
+
+// heapPeak samples the heap in use until stopped and returns its peak.
+// runtime.ReadMemStats stops the world, so it samples every 20ms, not
+// more often: fine enough for a run of seconds, cheap enough not to skew it.
+func heapPeak() (stop func() uint64) {
+	var peak uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
+}
+
+// BenchmarkPlan1000Nodes measures `kup plan --to v1.37.2` on a sandbox of
+// 1,000 nodes and 30,000 pods (300 Deployments of 100 replicas, each with a
+// 10% PodDisruptionBudget — sandbox.ScaleWorkloads): wall time, peak heap
+// in use, bytes allocated and API requests per plan. The sandbox takes
+// minutes to settle, so this runs only with -bench:
+//
+//	go test -run '^$' -bench Plan1000 -benchtime 3x -timeout 60m ./internal/action/
+//
+// The workloads are applied after Start and the benchmark waits for every
+// pod to be scheduled, not Ready: on a small shared machine kwok cannot
+// make 30,000 pods Ready within Start's deadline, and the plan reads and
+// judges the same objects either way (readiness changes findings, not
+// the cost of finding them).
+func BenchmarkPlan1000Nodes(b *testing.B) {
+	c := sandboxtest.Start(b, sandbox.Options{Version: "v1.36.3", Nodes: 1000})
+	ctx := context.Background()
+	if err := c.Apply(ctx, sandbox.ScaleWorkloads(300, 100)...); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for {
+		l, err := c.Client().CoreV1().Pods("bench").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "spec.nodeName!="})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(l.Items) >= 30000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of 30000 pods scheduled after 30 minutes", len(l.Items))
+		}
+		b.Logf("%d of 30000 pods scheduled", len(l.Items))
+		time.Sleep(20 * time.Second)
+	}
+	var requests int64
+	var findings, waves, runs int
+	var slowest time.Duration
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	stop := heapPeak()
+	// b.Loop runs this function once, so the sandbox is started once.
+	for b.Loop() {
+		start := time.Now()
+		res, err := planFor(c, "v1.37.2").Run(ctx)
+		slowest = max(slowest, time.Since(start))
+		var re *action.ResultError
+		if err != nil && !(errors.As(err, &re) && re.Code == action.CodeBlockers) {
+			b.Fatal(err)
+		}
+		requests, findings, waves = res.Requests, len(res.Findings), len(res.Rollout.Waves)
+		runs++
+	}
+	peak := stop()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	allocated := (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
+	perOp := b.Elapsed() / time.Duration(runs)
+	b.ReportMetric(float64(perOp.Milliseconds()), "ms/op")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(allocated)/(1<<20), "alloc-MiB/op")
+	b.ReportMetric(float64(requests), "requests/op")
+	b.Logf("1,000 nodes / 30,000 pods: %s per plan (slowest %s), peak heap %d MiB, %d MiB allocated per plan, %d API requests, %d findings, %d waves",
+		perOp.Round(time.Millisecond), slowest.Round(time.Millisecond), peak>>20, allocated>>20, requests, findings, waves)
+}

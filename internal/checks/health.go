@@ -1,0 +1,202 @@
+package checks
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Health finds nodes that are not Ready, under pressure or already
+// cordoned; pods Pending, crash-looping or not Ready; and the warning
+// events of the last hour, grouped by reason and object kind.
+func Health(in Input) []Finding { return health(newIndex(in)) }
+
+func health(x *index) []Finding {
+	var out []Finding
+	out = append(out, nodeHealth(x)...)
+	out = append(out, podHealth(x)...)
+	out = append(out, warningEvents(x)...)
+	return out
+}
+
+func condition(n *corev1.Node, t corev1.NodeConditionType) *corev1.NodeCondition {
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == t {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func nodeHealth(x *index) []Finding {
+	var out []Finding
+	for i := range x.snap.Nodes {
+		n := &x.snap.Nodes[i]
+		obj := nodeObject(n.Name)
+		switch c := condition(n, corev1.NodeReady); {
+		case c == nil:
+			out = append(out, found(NodeNotReady, "node "+n.Name+" reports no Ready condition: its kubelet has never reported", obj))
+		case c.Status != corev1.ConditionTrue:
+			msg := fmt.Sprintf("node %s is Ready=%s", n.Name, c.Status)
+			if c.Reason != "" {
+				msg += " (" + c.Reason
+				if c.Message != "" {
+					msg += ": " + c.Message
+				}
+				msg += ")"
+			}
+			if !c.LastTransitionTime.IsZero() {
+				msg += fmt.Sprintf(" since %s", c.LastTransitionTime.UTC().Format("2006-01-02 15:04 MST"))
+			}
+			out = append(out, found(NodeNotReady, msg, obj))
+		}
+		var pressure []string
+		for _, t := range []corev1.NodeConditionType{corev1.NodeMemoryPressure, corev1.NodeDiskPressure, corev1.NodePIDPressure} {
+			if c := condition(n, t); c != nil && c.Status == corev1.ConditionTrue {
+				pressure = append(pressure, string(t))
+			}
+		}
+		if len(pressure) > 0 {
+			out = append(out, found(NodePressure, "node "+n.Name+" reports "+strings.Join(pressure, ", "), obj))
+		}
+		if n.Spec.Unschedulable {
+			out = append(out, found(NodeCordoned, "node "+n.Name+" is cordoned (spec.unschedulable); kup will upgrade it and leave it cordoned", obj))
+		}
+	}
+	return out
+}
+
+// crashLooping reports whether any container of the pod waits in
+// CrashLoopBackOff.
+func crashLooping(p *corev1.Pod) bool {
+	for _, ss := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, s := range ss {
+			if s.State.Waiting != nil && s.State.Waiting.Reason == "CrashLoopBackOff" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func podHealth(x *index) []Finding {
+	var pending, crashing, notReady []*corev1.Pod
+	for _, p := range x.pods {
+		if p.DeletionTimestamp != nil {
+			continue // on its way out; its replacement is judged instead
+		}
+		switch {
+		case crashLooping(p):
+			crashing = append(crashing, p)
+		case p.Status.Phase == corev1.PodPending || p.Status.Phase == "":
+			pending = append(pending, p)
+		case p.Status.Phase == corev1.PodRunning && !podReady(p):
+			notReady = append(notReady, p)
+		}
+	}
+	var out []Finding
+	for _, g := range x.groupByOwner(pending) {
+		reason := ""
+		for _, c := range g.pods[0].Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
+				reason = "; scheduler: " + c.Message
+			}
+		}
+		out = append(out, foundf(PodsPending, objectsOf(g), "%s of %s Pending: %s%s",
+			plural(len(g.pods), "pod"), g.owner, podNames(g.pods, 5), reason))
+	}
+	for _, g := range x.groupByOwner(crashing) {
+		restarts := int32(0)
+		for _, p := range g.pods {
+			for _, s := range p.Status.ContainerStatuses {
+				restarts = max(restarts, s.RestartCount)
+			}
+		}
+		out = append(out, foundf(PodsCrashLooping, objectsOf(g), "%s of %s in CrashLoopBackOff (up to %d restarts): %s",
+			plural(len(g.pods), "pod"), g.owner, restarts, podNames(g.pods, 5)))
+	}
+	for _, g := range x.groupByOwner(notReady) {
+		nodes := map[string]bool{}
+		for _, p := range g.pods {
+			nodes[p.Spec.NodeName] = true
+		}
+		out = append(out, foundf(PodsNotReady, objectsOf(g), "%s of %s running but not Ready, on %s: %s",
+			plural(len(g.pods), "pod"), g.owner, listNames(sortedKeys(nodes), 3), podNames(g.pods, 5)))
+	}
+	return out
+}
+
+func warningEvents(x *index) []Finding {
+	type key struct{ reason, kind string }
+	type group struct {
+		count   int32
+		objects map[Object]bool
+		latest  string
+		at      int64
+	}
+	groups := map[key]*group{}
+	for i := range x.snap.Events {
+		e := &x.snap.Events[i]
+		if e.Type != corev1.EventTypeWarning {
+			continue
+		}
+		k := key{e.Reason, e.InvolvedObject.Kind}
+		g := groups[k]
+		if g == nil {
+			g = &group{objects: map[Object]bool{}}
+			groups[k] = g
+		}
+		g.count += max(e.Count, 1)
+		g.objects[Object{Kind: e.InvolvedObject.Kind, Namespace: e.InvolvedObject.Namespace, Name: e.InvolvedObject.Name}] = true
+		if t := eventTime(e); t >= g.at {
+			g.at, g.latest = t, e.Message
+		}
+	}
+	keys := make([]key, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.reason, b.reason), cmp.Compare(a.kind, b.kind)) })
+	var out []Finding
+	for _, k := range keys {
+		g := groups[k]
+		objs := make([]Object, 0, len(g.objects))
+		for o := range g.objects {
+			objs = append(objs, o)
+		}
+		slices.SortFunc(objs, compareObjects)
+		out = append(out, foundf(WarningEvents, objs, "%s × %s on %s (%s); latest: %s",
+			itoa(int(g.count)), k.reason, plural(len(objs), k.kind), "last hour", strings.TrimSpace(g.latest)))
+	}
+	return out
+}
+
+func eventTime(e *corev1.Event) int64 {
+	for _, t := range []int64{e.LastTimestamp.Unix(), e.EventTime.Unix(), e.FirstTimestamp.Unix(), e.CreationTimestamp.Unix()} {
+		if t > 0 {
+			return t
+		}
+	}
+	return 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,592 @@
+package rollout_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kup-project/kup/internal/drain"
+	"github.com/kup-project/kup/internal/plan"
+	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
+	"github.com/kup-project/kup/internal/rollout"
+	"github.com/kup-project/kup/internal/sandbox"
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
+)
+
+// The benchmark's knobs. The defaults are the rollout issue's
+// measurement; smaller sizes are for finding problems quickly.
+var (
+	benchNodes          = flag.Int("rollout.nodes", 200, "BenchmarkRolloutStrategies: sandbox nodes (workloads scale with them, about 20 pods a node)")
+	benchMaxUnavailable = flag.String("rollout.max-unavailable", "20%", "BenchmarkRolloutStrategies: kup's --max-unavailable")
+	benchSeqNodes       = flag.Int("rollout.sequential-nodes", 0, "BenchmarkRolloutStrategies: roll only the first N nodes sequentially and extrapolate linearly to all (0: roll all)")
+	benchBatch          = flag.Int("rollout.batch", 0, "BenchmarkRolloutStrategies: fixed batch size when the waves run is skipped (default: kup's widest wave)")
+	benchUpgradeTime    = flag.Duration("rollout.upgrade-time", 15*time.Second, "BenchmarkRolloutStrategies: simulated node upgrade time")
+	benchPodReady       = flag.Duration("rollout.pod-ready", 5*time.Second, "BenchmarkRolloutStrategies: pod ready delay")
+	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
+)
+
+// benchDeployment is one Deployment of the benchmark's mix and the PDB
+// protecting it.
+type benchDeployment struct {
+	name     string
+	replicas int32
+	pdb      *sandbox.PDBSpec
+}
+
+// benchMix is the issue's workload: 40 Deployments, about 20 pods per
+// node (4,000 on 200 nodes), ten under each PDB shape the issue names.
+// The sizes follow how PDBs are written in practice: maxUnavailable 1
+// guards small services (3–10 replicas, not scaled with the cluster),
+// the percentage shapes guard the large ones. The sizes matter: a
+// Deployment of R replicas on R nodes under maxUnavailable 1 needs R waves
+// whatever the tool (plan.LowerBound's PDB term), so 100-replica
+// Deployments under maxUnavailable 1 would make every strategy but the
+// sequential one pointless, and the comparison meaningless.
+func benchMix(nodes int) []benchDeployment {
+	// Scaled down for quick runs, a Deployment keeps at least 10 replicas:
+	// below that minAvailable 90% allows no disruption at all and its
+	// nodes could never be drained.
+	scale := func(r int) int32 { return int32(max(10, int(math.Round(float64(r)*float64(nodes)/200)))) }
+	mu := func(s string) *intstr.IntOrString { v := intstr.Parse(s); return &v }
+	var out []benchDeployment
+	add := func(shape string, sizes []int, scaled bool, minAvail, maxUnavail string) {
+		for i, r := range sizes {
+			d := benchDeployment{name: fmt.Sprintf("%s-%02d", shape, i), replicas: int32(r)}
+			if scaled {
+				d.replicas = scale(r)
+			}
+			d.pdb = &sandbox.PDBSpec{Name: d.name}
+			if minAvail != "" {
+				d.pdb.MinAvailable = mu(minAvail)
+			}
+			if maxUnavail != "" {
+				d.pdb.MaxUnavailable = mu(maxUnavail)
+			}
+			out = append(out, d)
+		}
+	}
+	add("one", []int{3, 4, 5, 5, 6, 6, 8, 8, 10, 10}, false, "", "1")                      // 65
+	add("ninety", []int{20, 20, 30, 30, 40, 40, 50, 50, 60, 60}, true, "90%", "")          // 400
+	add("quarter", []int{60, 80, 100, 100, 120, 120, 140, 140, 160, 180}, true, "", "25%") // 1,200
+	add("tenth", []int{150, 180, 200, 220, 230, 240, 250, 260, 295, 310}, true, "", "10%") // 2,335
+	return out
+}
+
+// benchRun is one strategy's figures.
+type benchRun struct {
+	Strategy rollout.Strategy `json:"strategy"`
+	// Nodes rolled, and the nodes of the sandbox (more when a subset was
+	// rolled and the figures extrapolated).
+	Rolled, Nodes int
+	Makespan      time.Duration `json:"makespan"`
+	// Extrapolated is the makespan scaled to all nodes (Rolled < Nodes).
+	Extrapolated  time.Duration `json:"extrapolated,omitempty"`
+	Waves         int           `json:"waves"`
+	WidestWave    int           `json:"widestWave"`
+	Refusals      int           `json:"refusals"`
+	Evictions     int           `json:"evictions"`
+	EvictablePods int           `json:"evictablePods"`
+	Violations    int           `json:"violations"`
+	Worst         float64       `json:"worstAvailability"`
+	WorstWhich    string        `json:"worstWhich"`
+	// PerNode is the median node duration (cordon → done); Steps the
+	// median of each step.
+	PerNode time.Duration            `json:"perNode"`
+	Steps   map[string]time.Duration `json:"steps"`
+	// Canary is the duration of the first wave's node when it went alone.
+	Canary time.Duration `json:"canary"`
+	// Between is the median time from one wave's end to the next one's
+	// start (health gate, pending taints, re-read, planning).
+	Between time.Duration `json:"between"`
+	// Bound is plan.LowerBound on the cluster as the run found it, with
+	// perNode and podReady zero (waves only).
+	Bound plan.Bound `json:"bound"`
+}
+
+// fullMakespan is the makespan for all nodes: measured, or extrapolated.
+func (r *benchRun) fullMakespan() time.Duration {
+	if r.Extrapolated > 0 {
+		return r.Extrapolated
+	}
+	return r.Makespan
+}
+
+// BenchmarkRolloutStrategies is the rollout issue's measurement: on fresh
+// sandboxes of 200 nodes (control plane v1.37.2, kubelets v1.36.3) with
+// about 4,000 pods in 40 PDB-protected Deployments, pods Ready 5 s after
+// they start and a node upgrade of 15 s, it rolls every node to v1.37.2
+// with kup's waves, with a sequential loop (one node at a time, as a
+// drain script) and with fixed batches as wide as kup's widest wave that
+// ignore PDB structure, one after the other in this process. An
+// independent Watcher counts PDB violations and the worst availability.
+// It prints the table and kup's ratios to its lower bound, the
+// sequential loop and the fixed batches. It never fails on a time.
+//
+//	go test ./internal/rollout/ -run '^$' -bench RolloutStrategies -benchtime 1x -timeout 4h
+//	go test ./internal/rollout/ -run '^$' -bench RolloutStrategies -benchtime 1x -rollout.nodes 40
+//	    -rollout.sequential-nodes 30 (roll 30 nodes one at a time and extrapolate)
+func BenchmarkRolloutStrategies(b *testing.B) {
+	if _, err := intstr.GetScaledValueFromIntOrPercent(ptrTo(intstr.Parse(*benchMaxUnavailable)), 100, false); err != nil {
+		b.Fatalf("-rollout.max-unavailable %q: %v", *benchMaxUnavailable, err)
+	}
+	runs := map[rollout.Strategy]*benchRun{}
+	b.Run("waves", func(b *testing.B) {
+		runs[rollout.StrategyWaves] = benchStrategy(b, rollout.StrategyWaves, 0)
+	})
+	b.Run("sequential", func(b *testing.B) {
+		runs[rollout.StrategySequential] = benchStrategy(b, rollout.StrategySequential, 0)
+	})
+	b.Run("fixed-batch", func(b *testing.B) {
+		k := *benchBatch
+		if w := runs[rollout.StrategyWaves]; w != nil && k == 0 {
+			k = w.WidestWave
+		}
+		if k == 0 {
+			b.Skip("no batch size: run the waves too, or pass -rollout.batch")
+		}
+		runs[rollout.StrategyFixedBatch] = benchStrategy(b, rollout.StrategyFixedBatch, k)
+	})
+	// On stdout: a benchmark with sub-benchmarks does not print its own log.
+	fmt.Println(benchTable(runs))
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// benchStrategy starts a fresh sandbox, seeds the mix, rolls it with the
+// strategy and reports the run's figures as metrics.
+func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun {
+	b.StopTimer()
+	n := *benchNodes
+	c := sandboxtest.Start(b, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: n, Workloads: "none", PodReadyDelay: *benchPodReady})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Hour)
+	defer cancel()
+	cs := c.Client()
+	mix := benchMix(n)
+	pods := 0
+	var ws []sandbox.Workload
+	for _, d := range mix {
+		ws = append(ws, sandbox.Workload{Namespace: "bench", Name: d.name, Kind: "Deployment", Replicas: d.replicas, PDB: d.pdb})
+		pods += int(d.replicas)
+	}
+	if err := c.Apply(ctx, ws...); err != nil {
+		b.Fatal(err)
+	}
+	if err := settle(ctx, cs, 10*time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: %d nodes, %d pods in %d Deployments settled", strategy, n, pods, len(mix))
+
+	policy := plan.Policy{MaxUnavailable: intstr.Parse(*benchMaxUnavailable)}
+	in, err := planInput(ctx, cs, policy)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bound := plan.LowerBound(in, 0, 0)
+
+	opts := rollout.Options{
+		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
+		Drain: drain.Options{Timeout: 15 * time.Minute},
+	}
+	rolled := n
+	if strategy == rollout.StrategySequential && *benchSeqNodes > 0 && *benchSeqNodes < n {
+		rolled = *benchSeqNodes
+		for i := range rolled {
+			opts.Nodes = append(opts.Nodes, sandbox.NodeName(i))
+		}
+	}
+	var events []rollout.Event
+	var evMu sync.Mutex
+	opts.Progress = func(e rollout.Event) {
+		evMu.Lock()
+		events = append(events, e)
+		evMu.Unlock()
+		// Live, on stderr: a run takes minutes and b.Log prints at the end.
+		if e.Node == "" && (e.Step == rollout.StepWave || e.Step == rollout.StepFailed) {
+			fmt.Fprintf(os.Stderr, "[%s %s] %s: %s\n", e.Time.Format("15:04:05.000"), b.Name(), e.Step, e.Message)
+		}
+	}
+
+	// Each accepted eviction, for a look at where a drain spends its time.
+	opts.Drain.Evicted = func(node string, p *corev1.Pod) {
+		evMu.Lock()
+		events = append(events, rollout.Event{Time: time.Now(), Node: node, Step: "evicted", Message: p.Namespace + "/" + p.Name})
+		evMu.Unlock()
+	}
+
+	w, err := rollout.Watch(ctx, cs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The rollout gets its own client, with the sandbox's rate limits, that
+	// times every request it sends.
+	stats := &apiStats{by: map[string]*apiStat{}}
+	cfg := c.RESTConfig()
+	cfg.WrapTransport = stats.wrap
+	rcs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &rollout.Roller{Client: rcs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: *benchUpgradeTime}, Options: opts}
+	b.StartTimer()
+	res, err := r.Run(ctx)
+	b.StopTimer()
+	w.Stop()
+	if *benchRecord != "" {
+		record(b, strategy, res, events)
+	}
+	if err != nil {
+		b.Fatalf("%s rollout: %v", strategy, err)
+	}
+
+	run := summarise(res, bound)
+	run.Rolled, run.Nodes = rolled, n
+	if rolled < n {
+		run.Extrapolated = time.Duration(float64(res.Makespan) * float64(n) / float64(rolled))
+	}
+	run.Violations = len(w.Violations())
+	run.Worst, run.WorstWhich = w.WorstAvailability()
+	for _, v := range w.Violations() {
+		b.Logf("PDB violation: %s at %s (%d healthy, %d required)", v.PDB, v.Time.Format("15:04:05.000"), v.CurrentHealthy, v.DesiredHealthy)
+	}
+
+	b.Logf("%s: API requests the rollout sent (server time; client-side throttling not included):\n%s", strategy, stats)
+
+	b.ReportMetric(run.fullMakespan().Seconds(), "makespan-s")
+	b.ReportMetric(float64(run.Waves), "waves")
+	b.ReportMetric(float64(run.Refusals), "refusals-429")
+	b.ReportMetric(res.EvictionsPerPod(), "evictions/pod")
+	b.ReportMetric(float64(run.Violations), "pdb-violations")
+	b.ReportMetric(run.Worst, "worst-availability")
+	b.ReportMetric(run.PerNode.Seconds(), "per-node-s")
+	b.Logf("%s: makespan %s%s, %d waves (widest %d), %d refusals, %.2f evictions/pod (%d/%d), %d PDB violations, worst availability %.3f (%s); per node %s %v; between waves %s",
+		strategy, res.Makespan.Round(100*time.Millisecond), extrapolation(run), run.Waves, run.WidestWave, run.Refusals, res.EvictionsPerPod(),
+		res.Evictions, res.EvictablePods, run.Violations, run.Worst, run.WorstWhich, run.PerNode.Round(10*time.Millisecond), roundSteps(run.Steps), run.Between.Round(10*time.Millisecond))
+	return run
+}
+
+func extrapolation(r *benchRun) string {
+	if r.Extrapolated == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" for %d of %d nodes (extrapolated: %s)", r.Rolled, r.Nodes, r.Extrapolated.Round(time.Second))
+}
+
+func roundSteps(m map[string]time.Duration) string {
+	var parts []string
+	for _, s := range []string{rollout.StepCordon, rollout.StepDrain, rollout.StepUpgrade, rollout.StepReady, rollout.StepUncordon} {
+		parts = append(parts, fmt.Sprintf("%s=%s", s, m[s].Round(10*time.Millisecond)))
+	}
+	return strings.Join(parts, " ")
+}
+
+// summarise takes the figures out of a Result.
+func summarise(res *rollout.Result, bound plan.Bound) *benchRun {
+	run := &benchRun{Strategy: res.Strategy, Makespan: res.Makespan, Waves: len(res.Waves), Refusals: res.Refusals,
+		Evictions: res.Evictions, EvictablePods: res.EvictablePods, Bound: bound, Steps: map[string]time.Duration{}}
+	for _, w := range res.Waves {
+		run.WidestWave = max(run.WidestWave, len(w.Nodes))
+	}
+	var per []time.Duration
+	steps := map[string][]time.Duration{}
+	for _, nr := range res.Nodes {
+		if nr.Outcome != "upgraded" {
+			continue
+		}
+		per = append(per, nr.Duration)
+		for _, s := range nr.Steps {
+			steps[s.Step] = append(steps[s.Step], s.End.Sub(s.Start))
+		}
+	}
+	run.PerNode = median(per)
+	for s, ds := range steps {
+		run.Steps[s] = median(ds)
+	}
+	var between []time.Duration
+	for i := 1; i < len(res.Waves); i++ {
+		between = append(between, res.Waves[i].Started.Sub(res.Waves[i-1].Finished))
+	}
+	run.Between = median(between)
+	if len(res.Waves) > 0 && len(res.Waves[0].Nodes) == 1 {
+		if nr := res.Nodes[res.Waves[0].Nodes[0]]; nr != nil {
+			run.Canary = nr.Duration
+		}
+	}
+	return run
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// benchTable renders the runs and kup's ratios. The lower bound is
+// plan.LowerBound's: waves × (perNode + podReady), with perNode the
+// median time one node takes from cordon to done when it is rolled
+// alone (the sequential loop's nodes; the canary when the sequential run
+// was skipped) and podReady the sandbox's pod ready delay.
+func benchTable(runs map[rollout.Strategy]*benchRun) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-12s %6s %6s %11s %9s %10s %9s %8s %10s\n", "strategy", "nodes", "waves", "makespan", "per-node", "refused", "evict/pod", "PDB-viol", "worst-avail")
+	for _, s := range []rollout.Strategy{rollout.StrategyWaves, rollout.StrategySequential, rollout.StrategyFixedBatch} {
+		r := runs[s]
+		if r == nil {
+			continue
+		}
+		mk := r.Makespan.Round(time.Second).String()
+		if r.Extrapolated > 0 {
+			mk = fmt.Sprintf("%s*", r.Extrapolated.Round(time.Second))
+		}
+		nodes := fmt.Sprint(r.Rolled)
+		if r.Rolled < r.Nodes {
+			nodes = fmt.Sprintf("%d/%d", r.Rolled, r.Nodes)
+		}
+		ev := 0.0
+		if r.EvictablePods > 0 {
+			ev = float64(r.Evictions) / float64(r.EvictablePods)
+		}
+		fmt.Fprintf(&b, "%-12s %6s %6d %11s %9s %10d %9.2f %8d %10.3f\n", s, nodes, r.Waves, mk, r.PerNode.Round(100*time.Millisecond), r.Refusals, ev, r.Violations, r.Worst)
+	}
+	if seq := runs[rollout.StrategySequential]; seq != nil && seq.Extrapolated > 0 {
+		fmt.Fprintf(&b, "* sequential rolled %d of %d nodes (%s) and is extrapolated linearly: a sequential loop's per-node time does not depend on how many nodes come after\n",
+			seq.Rolled, seq.Nodes, seq.Makespan.Round(time.Second))
+	}
+	kup := runs[rollout.StrategyWaves]
+	if kup == nil {
+		return b.String()
+	}
+	perNode, source := kup.Canary, "kup's canary node (no sequential run)"
+	if seq := runs[rollout.StrategySequential]; seq != nil && seq.PerNode > 0 {
+		perNode, source = seq.PerNode, "median node of the sequential loop"
+	}
+	podReady := *benchPodReady
+	lb := time.Duration(kup.Bound.Waves) * (perNode + podReady)
+	fmt.Fprintf(&b, "lower bound: %d waves (decided by %s) × (per node %s [%s] + pod ready %s) = %s\n",
+		kup.Bound.Waves, kup.Bound.DecidedBy, perNode.Round(100*time.Millisecond), source, podReady, lb.Round(time.Second))
+	fmt.Fprintf(&b, "kup: %d waves (widest %d), median %s between waves (gate, taints, re-plan)\n", kup.Waves, kup.WidestWave, kup.Between.Round(100*time.Millisecond))
+	ratio := func(a, b time.Duration) float64 { return float64(a) / float64(b) }
+	fmt.Fprintf(&b, "kup / lower bound:   %.2f× (target ≤ 1.25)\n", ratio(kup.Makespan, lb))
+	if seq := runs[rollout.StrategySequential]; seq != nil {
+		fmt.Fprintf(&b, "sequential / kup:    %.2f× (target ≥ 10)\n", ratio(seq.fullMakespan(), kup.Makespan))
+	}
+	if fb := runs[rollout.StrategyFixedBatch]; fb != nil {
+		fmt.Fprintf(&b, "fixed-batch / kup:   %.2f× (target ≥ 1.5; batch %d)\n", ratio(fb.Makespan, kup.Makespan), fb.WidestWave)
+	}
+	fmt.Fprintf(&b, "kup PDB violations:  %d (target 0)\n", kup.Violations)
+	return b.String()
+}
+
+// planInput lists what plan.LowerBound needs, as the rollout will find it.
+func planInput(ctx context.Context, cs kubernetes.Interface, policy plan.Policy) (plan.Input, error) {
+	in := plan.Input{Policy: policy}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return in, err
+	}
+	for i := range nodes.Items {
+		in.Nodes = append(in.Nodes, &nodes.Items[i])
+		in.ToUpgrade = append(in.ToUpgrade, nodes.Items[i].Name)
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return in, err
+	}
+	for i := range pods.Items {
+		in.Pods = append(in.Pods, &pods.Items[i])
+	}
+	pdbs, err := cs.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return in, err
+	}
+	for i := range pdbs.Items {
+		in.PDBs = append(in.PDBs, &pdbs.Items[i])
+	}
+	return in, nil
+}
+
+// settle waits until every Deployment has all its replicas available and
+// every PDB's status is current and at its steady-state budget: each run
+// starts from a quiet cluster.
+func settle(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		last = unsettled(ctx, cs)
+		if last == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("workloads not settled after %s: %s", timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func unsettled(ctx context.Context, cs kubernetes.Interface) string {
+	deps, err := cs.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, d := range deps.Items {
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		if d.Status.ObservedGeneration < d.Generation || d.Status.AvailableReplicas != want {
+			return fmt.Sprintf("deployment %s/%s: %d of %d available", d.Namespace, d.Name, d.Status.AvailableReplicas, want)
+		}
+	}
+	pdbs, err := cs.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, p := range pdbs.Items {
+		if !steady(&p) {
+			return fmt.Sprintf("PDB %s/%s: %d of %d healthy, %d disruptions allowed", p.Namespace, p.Name, p.Status.CurrentHealthy, p.Status.ExpectedPods, p.Status.DisruptionsAllowed)
+		}
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return err.Error()
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning {
+			return fmt.Sprintf("pod %s/%s: %s on %q", p.Namespace, p.Name, p.Status.Phase, p.Spec.NodeName)
+		}
+	}
+	return ""
+}
+
+func steady(p *policyv1.PodDisruptionBudget) bool {
+	return p.Status.ObservedGeneration >= p.Generation && p.Status.ExpectedPods > 0 &&
+		p.Status.CurrentHealthy == p.Status.ExpectedPods &&
+		p.Status.DisruptionsAllowed == p.Status.CurrentHealthy-p.Status.DesiredHealthy
+}
+
+// record writes a run's Result and events for a look at where time went.
+func record(b *testing.B, s rollout.Strategy, res *rollout.Result, events []rollout.Event) {
+	if err := os.MkdirAll(*benchRecord, 0o755); err != nil {
+		b.Error(err)
+		return
+	}
+	for name, v := range map[string]any{string(s) + "-result.json": res, string(s) + "-events.json": events} {
+		data, err := json.MarshalIndent(v, "", "  ")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(*benchRecord, name), data, 0o644)
+		}
+		if err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// apiStats times the requests a client sends, by verb and resource.
+type apiStats struct {
+	mu sync.Mutex
+	by map[string]*apiStat
+}
+
+type apiStat struct {
+	n          int
+	total, max time.Duration
+}
+
+func (s *apiStats) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := rt.RoundTrip(req)
+		if req.URL.Query().Get("watch") == "true" {
+			return resp, err // a watch lasts as long as it is wanted
+		}
+		d := time.Since(start)
+		k := requestKind(req)
+		s.mu.Lock()
+		st := s.by[k]
+		if st == nil {
+			st = &apiStat{}
+			s.by[k] = st
+		}
+		st.n++
+		st.total += d
+		st.max = max(st.max, d)
+		s.mu.Unlock()
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// requestKind is "VERB resource[/subresource]" with get and list told
+// apart: /api/v1/namespaces/ns/pods/p/eviction → "POST pods/eviction".
+func requestKind(req *http.Request) string {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	// Drop /api/v1 or /apis/group/version.
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return req.Method + " " + req.URL.Path
+	}
+	if len(parts) >= 2 && parts[0] == "namespaces" && len(parts) > 2 {
+		parts = parts[2:]
+	}
+	verb := req.Method
+	switch {
+	case len(parts) == 1 && verb == http.MethodGet:
+		verb = "LIST"
+	case len(parts) == 0:
+		return verb + " (discovery)"
+	}
+	res := parts[0]
+	if len(parts) >= 3 {
+		res += "/" + parts[2]
+	}
+	return verb + " " + res
+}
+
+func (s *apiStats) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := slices.Collect(maps.Keys(s.by))
+	slices.SortFunc(keys, func(a, b string) int { return int(s.by[b].total - s.by[a].total) })
+	var out strings.Builder
+	total := 0
+	for _, k := range keys {
+		total += s.by[k].n
+	}
+	fmt.Fprintf(&out, "  %d requests\n", total)
+	for _, k := range keys {
+		st := s.by[k]
+		fmt.Fprintf(&out, "  %-28s %6d  total %9s  mean %8s  max %8s\n", k, st.n, st.total.Round(time.Millisecond),
+			(st.total / time.Duration(st.n)).Round(100*time.Microsecond), st.max.Round(time.Millisecond))
+	}
+	return out.String()
+}

@@ -1,0 +1,85 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnsureRunning restarts any process of the sandbox that is not running,
+// at the version its record names — what a kubelet does for static pods.
+// A kup killed in the middle of a binary swap (old apiserver stopped, new
+// one not yet started) leaves the sandbox without an apiserver; the next
+// kup calls this before talking to the cluster. It reports what it
+// restarted.
+func (c *Cluster) EnsureRunning(ctx context.Context) ([]string, error) {
+	var restarted []string
+	for _, name := range []string{Etcd, APIServer, ControllerManager, Scheduler, Kwok} {
+		p := c.Processes[name]
+		if p == nil || p.Alive() {
+			continue
+		}
+		c.killOrphans(name)
+		var err error
+		switch name {
+		case Etcd:
+			err = c.startEtcd(ctx, p.Binary)
+		case Kwok:
+			if err = c.startKwok(ctx, p.Binary); err == nil {
+				c.Processes[Kwok].Version = p.Version
+			}
+		default:
+			bin := p.Binary
+			if !fileExists(bin) {
+				dir, berr := c.bins.Kubernetes(ctx, p.Version)
+				if berr != nil {
+					return restarted, berr
+				}
+				bin = filepath.Join(dir, name)
+			}
+			err = c.startComponent(ctx, name, bin, p.Version)
+		}
+		if err != nil {
+			return restarted, fmt.Errorf("restarting %s %s of sandbox %q: %w", name, p.Version, c.Name, err)
+		}
+		restarted = append(restarted, name+" "+p.Version)
+	}
+	if len(restarted) > 0 {
+		return restarted, c.save()
+	}
+	return nil, nil
+}
+
+// killOrphans kills processes of component that belong to this sandbox
+// (their command line names its directory) but are not the recorded one:
+// started by a kup killed before it could record them.
+func (c *Cluster) killOrphans(component string) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	recorded := 0
+	if p := c.Processes[component]; p != nil {
+		recorded = p.PID
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == recorded || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) == 0 || filepath.Base(args[0]) != component || !strings.Contains(string(cmdline), c.Dir+"/") {
+			continue
+		}
+		orphan := &Process{Name: component, PID: pid, Binary: args[0]}
+		_ = orphan.Stop(context.Background(), 2*time.Second)
+	}
+}
