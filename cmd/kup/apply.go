@@ -32,6 +32,7 @@ type applyFlags struct {
 	windowCron     string
 	windowDuration time.Duration
 	noColor        bool
+	maxPlanAge     time.Duration
 	closeProgress  func()
 	rf             rolloutFlags
 }
@@ -40,7 +41,7 @@ func newApplyCommand() *cobra.Command {
 	var f applyFlags
 	var flags *genericclioptions.ConfigFlags
 	cmd := &cobra.Command{
-		Use:   "apply --to VERSION",
+		Use:   "apply --to VERSION | apply PLANFILE",
 		Short: "Upgrade the cluster: preflight, etcd backup, control-plane hops, node waves, verify, report",
 		Long: `Runs the whole upgrade. Blockers found by the preflight stop it unless waived
 by ID. An etcd snapshot is taken and verified before anything changes. The
@@ -56,14 +57,32 @@ Ctrl-C twice: the node in flight is abandoned safely (uncordoned if nothing
 changed on it) and kup stops (resumable).`,
 		Example: `  kup apply --to v1.37.2
   kup apply --to v1.37.2 --max-unavailable 20% --delete-emptydir-data --waive KUP-POD-003`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.target == "" {
-				return usageError("--to is required")
-			}
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
+			}
+			if len(args) == 1 {
+				// Execute exactly a saved plan: its target, policy and
+				// waivers — if the cluster still matches it.
+				p, err := action.LoadPlanFile(args[0])
+				if err != nil {
+					return resultError(err, false)
+				}
+				if f.target != "" && f.target != p.To {
+					return usageError("--to %s contradicts the plan's target %s", f.target, p.To)
+				}
+				if err := action.CheckPlanStillHolds(cmd.Context(), cfg, p, f.maxPlanAge, time.Now()); err != nil {
+					return resultError(err, false)
+				}
+				f.target = p.To
+				f.waive = append(f.waive, p.Waived...)
+				f.rf.maxUnavailable = p.Policy.MaxUnavailable.String()
+				f.rf.zoneByZone = p.Policy.ZoneByZone
+			}
+			if f.target == "" {
+				return usageError("--to is required (or a plan file saved by kup plan --save)")
 			}
 			a, err := buildApplier(cmd, cfg.Host, &f)
 			if err != nil {
@@ -95,6 +114,7 @@ changed on it) and kup stops (resumable).`,
 	fl.StringVar(&f.window, "window", "", `maintenance window: start waves only inside it, e.g. "Sat 02:00-06:00 Europe/Berlin" or "Mon-Fri 22:00-02:00"`)
 	fl.StringVar(&f.windowCron, "window-cron", "", `maintenance window as a cron expression for its start (with --window-duration), e.g. "0 2 * * 6"`)
 	fl.DurationVar(&f.windowDuration, "window-duration", 0, "length of the --window-cron window")
+	fl.DurationVar(&f.maxPlanAge, "max-plan-age", action.DefaultMaxPlanAge, "refuse a saved plan older than this")
 	fl.BoolVar(&f.noColor, "no-color", false, "no colour in the live progress (also NO_COLOR)")
 	fl.DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
 	f.rf.add(cmd)

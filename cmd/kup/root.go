@@ -31,6 +31,7 @@ result, and survives being killed half-way.`,
 	root.AddCommand(newNodesCommand())
 	root.AddCommand(newApplyCommand())
 	root.AddCommand(newStatusCommand())
+	root.AddCommand(newVerifyCommand())
 	root.AddCommand(newPlanCommand())
 	root.AddCommand(newControlPlaneCommand())
 	root.AddCommand(newBackupCommand())

@@ -98,8 +98,8 @@ func (r *kupRun) wait(d time.Duration) bool {
 }
 
 func applyArgs(dir string) []string {
-	return []string{"apply", "--to", "v1.37.2", "--max-unavailable", "30%", "--delete-emptydir-data",
-		"--upgrade-time", "1s", "--lock-ttl", "3s", "--report-dir", filepath.Join(dir, "report")}
+	return []string{"apply", "--to", "v1.37.2", "--max-unavailable", "20%", "--delete-emptydir-data",
+		"--upgrade-time", "2s", "--lock-ttl", "2s", "--report-dir", filepath.Join(dir, "report")}
 }
 
 // journalPhase reads the phase from the local journal mirror.
@@ -121,7 +121,7 @@ func TestApplySurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test")
 	}
-	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.35.4", NodeVersion: "v1.35.4,v1.34.4", Nodes: 24, Workloads: "default", PodReadyDelay: time.Second})
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.35.4", NodeVersion: "v1.35.4,v1.34.4", Nodes: 32, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -134,18 +134,41 @@ func TestApplySurvivesSIGKILL(t *testing.T) {
 	defer w.Stop()
 
 	rng := rand.New(rand.NewPCG(12, 2026))
+	// Where the kills go: one in the first second (start-up, preflight,
+	// backup), five while the control plane hops, fourteen while nodes
+	// roll — twenty — and a last one aimed at verification, which is short
+	// and may end before it lands. Each waits for its phase, then a random
+	// moment inside it.
+	schedule := []string{""}
+	for range 5 {
+		schedule = append(schedule, journal.PhaseControlPlane)
+	}
+	for range 14 {
+		schedule = append(schedule, journal.PhaseNodes)
+	}
+	schedule = append(schedule, journal.PhaseVerify)
+	order := map[string]int{"": 0, journal.PhasePreflight: 1, journal.PhaseBackup: 2, journal.PhaseControlPlane: 3, journal.PhaseNodes: 4, journal.PhaseVerify: 5, journal.PhaseDone: 6}
 	phases := map[string]int{}
 	kills := 0
 	for attempt := 0; ; attempt++ {
-		if attempt > 200 {
+		if attempt > 300 {
 			t.Fatal("too many attempts")
 		}
 		run := startKup(t, c, dir, applyArgs(dir)...)
-		if kills < 20 {
-			// Kill points from 3 s (start-up: lock, journal, heal) to 20 s
-			// into a run: a run always makes some progress, and the kills
-			// land in every phase as the upgrade advances.
-			delay := time.Duration(3000+rng.IntN(17000)) * time.Millisecond
+		if kills < len(schedule) {
+			want := schedule[kills]
+			var delay time.Duration
+			if want == "" {
+				delay = time.Duration(50+rng.IntN(250)) * time.Millisecond
+			} else {
+				// Wait for the phase (or a later one), then a random moment.
+				for order[journalPhase(t, c)] < order[want] && !run.wait(100*time.Millisecond) {
+				}
+				delay = time.Duration(rng.IntN(6000)) * time.Millisecond
+				if want == journal.PhaseVerify {
+					delay = time.Duration(rng.IntN(500)) * time.Millisecond
+				}
+			}
 			if run.wait(delay) {
 				if run.exit == 0 {
 					t.Logf("run %d finished before its kill point (%d kills so far)", attempt, kills)
@@ -162,7 +185,7 @@ func TestApplySurvivesSIGKILL(t *testing.T) {
 			run.wait(time.Minute)
 			kills++
 			phases[phase]++
-			t.Logf("kill %d after %s in phase %q", kills, delay, phase)
+			t.Logf("kill %d (aimed at %q) in phase %q after %s; kup had said: %s", kills, want, phase, delay, strings.ReplaceAll(tail(run.out.String(), 2), "\n", " | "))
 			continue
 		}
 		if !run.wait(20 * time.Minute) {

@@ -344,6 +344,19 @@ func (d *Drainer) evictOne(ctx context.Context, h *kubectldrain.Helper, gv schem
 		case apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 			// Its namespace is going away; the pod goes with it.
 			return refusals, podGoing, nil
+		case apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsConflict(err) || apierrors.IsServiceUnavailable(err):
+			// The API server gave up on the request without deciding it:
+			// its own timeout, or 20 conflicting updates of the PDB's
+			// status when many evictions under one budget arrive together
+			// (a wave of 16 nodes met a 60 s timeout on an eviction). Ask
+			// again after a pause, within the drain's deadline.
+			if d.Options.Waiting != nil && time.Since(lastTold) > 5*time.Second {
+				d.Options.Waiting(node, fmt.Sprintf("pod %s: eviction not decided by the API server (%v); retrying", name, err))
+				lastTold = time.Now()
+			}
+			if werr := sleepCtx(ctx, time.Second); werr != nil {
+				return refusals, podGone, &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("not evicted within %s: %w", timeout, err)}
+			}
 		default:
 			if ctx.Err() != nil {
 				return refusals, podGone, &Error{Node: node, Pod: name, TimedOut: true, Err: fmt.Errorf("not evicted within %s: %w", timeout, ctx.Err())}

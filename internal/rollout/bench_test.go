@@ -1,6 +1,7 @@
 package rollout_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -97,15 +98,18 @@ type benchRun struct {
 	Rolled, Nodes int
 	Makespan      time.Duration `json:"makespan"`
 	// Extrapolated is the makespan scaled to all nodes (Rolled < Nodes).
-	Extrapolated  time.Duration `json:"extrapolated,omitempty"`
-	Waves         int           `json:"waves"`
-	WidestWave    int           `json:"widestWave"`
-	Refusals      int           `json:"refusals"`
-	Evictions     int           `json:"evictions"`
-	EvictablePods int           `json:"evictablePods"`
-	Violations    int           `json:"violations"`
-	Worst         float64       `json:"worstAvailability"`
-	WorstWhich    string        `json:"worstWhich"`
+	Extrapolated time.Duration `json:"extrapolated,omitempty"`
+	Waves        int           `json:"waves"`
+	// Planned is the number of waves plan.PlanWaves makes of the cluster
+	// as the run found it.
+	Planned       int     `json:"planned"`
+	WidestWave    int     `json:"widestWave"`
+	Refusals      int     `json:"refusals"`
+	Evictions     int     `json:"evictions"`
+	EvictablePods int     `json:"evictablePods"`
+	Violations    int     `json:"violations"`
+	Worst         float64 `json:"worstAvailability"`
+	WorstWhich    string  `json:"worstWhich"`
 	// PerNode is the median node duration (cordon → done); Steps the
 	// median of each step.
 	PerNode time.Duration            `json:"perNode"`
@@ -115,6 +119,8 @@ type benchRun struct {
 	// Between is the median time from one wave's end to the next one's
 	// start (health gate, pending taints, re-read, planning).
 	Between time.Duration `json:"between"`
+	// WaveTime is the median wave, first cordon to last uncordon.
+	WaveTime time.Duration `json:"waveTime"`
 	// Bound is plan.LowerBound on the cluster as the run found it, with
 	// perNode and podReady zero (waves only).
 	Bound plan.Bound `json:"bound"`
@@ -199,6 +205,10 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 		b.Fatal(err)
 	}
 	bound := plan.LowerBound(in, 0, 0)
+	// The plan the planner would make of the cluster as it stands: its
+	// waves against the bound tell the planner's packing apart from what
+	// executing it costs.
+	planned := len(plan.PlanWaves(in).Waves)
 
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
@@ -250,13 +260,19 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	w.Stop()
 	if *benchRecord != "" {
 		record(b, strategy, res, events)
+		// kwok's log says when each evicted pod was really deleted.
+		if p := c.Processes[sandbox.Kwok]; p != nil {
+			if data, err := os.ReadFile(p.Log); err == nil {
+				_ = os.WriteFile(filepath.Join(*benchRecord, string(strategy)+"-kwok.log"), data, 0o644)
+			}
+		}
 	}
 	if err != nil {
 		b.Fatalf("%s rollout: %v", strategy, err)
 	}
 
 	run := summarise(res, bound)
-	run.Rolled, run.Nodes = rolled, n
+	run.Rolled, run.Nodes, run.Planned = rolled, n, planned
 	if rolled < n {
 		run.Extrapolated = time.Duration(float64(res.Makespan) * float64(n) / float64(rolled))
 	}
@@ -323,6 +339,11 @@ func summarise(res *rollout.Result, bound plan.Bound) *benchRun {
 		between = append(between, res.Waves[i].Started.Sub(res.Waves[i-1].Finished))
 	}
 	run.Between = median(between)
+	var waves []time.Duration
+	for _, w := range res.Waves {
+		waves = append(waves, w.Finished.Sub(w.Started))
+	}
+	run.WaveTime = median(waves)
 	if len(res.Waves) > 0 && len(res.Waves[0].Nodes) == 1 {
 		if nr := res.Nodes[res.Waves[0].Nodes[0]]; nr != nil {
 			run.Canary = nr.Duration
@@ -383,7 +404,8 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	lb := time.Duration(kup.Bound.Waves) * (perNode + podReady)
 	fmt.Fprintf(&b, "lower bound: %d waves (decided by %s) × (per node %s [%s] + pod ready %s) = %s\n",
 		kup.Bound.Waves, kup.Bound.DecidedBy, perNode.Round(100*time.Millisecond), source, podReady, lb.Round(time.Second))
-	fmt.Fprintf(&b, "kup: %d waves (widest %d), median %s between waves (gate, taints, re-plan)\n", kup.Waves, kup.WidestWave, kup.Between.Round(100*time.Millisecond))
+	fmt.Fprintf(&b, "kup: %d waves run (widest %d; plan.PlanWaves planned %d on the starting cluster, lower bound %d), median wave %s, median %s between waves (gate, taints, re-plan)\n",
+		kup.Waves, kup.WidestWave, kup.Planned, kup.Bound.Waves, kup.WaveTime.Round(100*time.Millisecond), kup.Between.Round(100*time.Millisecond))
 	ratio := func(a, b time.Duration) float64 { return float64(a) / float64(b) }
 	fmt.Fprintf(&b, "kup / lower bound:   %.2f× (target ≤ 1.25)\n", ratio(kup.Makespan, lb))
 	if seq := runs[rollout.StrategySequential]; seq != nil {
@@ -576,7 +598,7 @@ func (s *apiStats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys := slices.Collect(maps.Keys(s.by))
-	slices.SortFunc(keys, func(a, b string) int { return int(s.by[b].total - s.by[a].total) })
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(s.by[b].total, s.by[a].total) })
 	var out strings.Builder
 	total := 0
 	for _, k := range keys {

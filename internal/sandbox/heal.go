@@ -20,8 +20,16 @@ func (c *Cluster) EnsureRunning(ctx context.Context) ([]string, error) {
 	var restarted []string
 	for _, name := range []string{Etcd, APIServer, ControllerManager, Scheduler, Kwok} {
 		p := c.Processes[name]
-		if p == nil || p.Alive() {
+		if p == nil {
 			continue
+		}
+		if p.Alive() {
+			// Alive is not enough: a kup killed while stopping or starting
+			// this component leaves it shutting down (kube-apiserver takes
+			// up to a minute) or still starting. Wait for one or the other.
+			if c.waitServingOrGone(ctx, name, p) {
+				continue
+			}
 		}
 		c.killOrphans(name)
 		var err error
@@ -82,4 +90,44 @@ func (c *Cluster) killOrphans(component string) {
 		orphan := &Process{Name: component, PID: pid, Binary: args[0]}
 		_ = orphan.Stop(context.Background(), 2*time.Second)
 	}
+}
+
+// waitServingOrGone waits up to 15 s for a running control-plane component
+// to serve its health endpoint (true) or to exit (false). A component
+// that does neither is killed (false), so the caller starts a fresh one.
+func (c *Cluster) waitServingOrGone(ctx context.Context, name string, p *Process) bool {
+	path := "/healthz"
+	switch name {
+	case APIServer:
+		path = "/readyz"
+	case ControllerManager, Scheduler:
+	default:
+		return true // etcd and kwok: alive is what we can tell
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", c.componentPort(name), path)
+	hc := c.httpClient()
+	// A starting component serves within seconds; one still not serving
+	// after 15 s is shutting down (kube-apiserver's graceful shutdown takes
+	// a minute) or stuck. Waiting that minute out would let every node
+	// lease expire — the node lifecycle controller would then mark every
+	// pod NotReady — so it is killed and started fresh.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if !p.Alive() {
+			return false
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := httpOK(cctx, hc, url)
+		cancel()
+		if err == nil {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return true
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	_ = p.Stop(ctx, 0)
+	return false
 }

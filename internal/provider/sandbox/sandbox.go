@@ -125,9 +125,10 @@ func Detect(host string) (*sbx.Cluster, error) {
 		if alive == 0 {
 			continue // a leftover record of a sandbox that is gone
 		}
-		if !c.Running() {
-			// A kup killed mid-swap can leave a component stopped: bring
-			// it back as a kubelet would restart a static pod.
+		{
+			// A kup killed mid-swap can leave a component stopped, or
+			// shutting down, or starting: bring the sandbox back to
+			// serving, as a kubelet restarts a static pod.
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			if _, err := c.EnsureRunning(ctx); err != nil {
