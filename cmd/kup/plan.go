@@ -19,6 +19,7 @@ func newPlanCommand() *cobra.Command {
 	a := &action.Plan{}
 	var output, maxUnavailable string
 	var noColor, listAll bool
+	var save string
 	var flags *genericclioptions.ConfigFlags
 	cmd := &cobra.Command{
 		Use:   "plan",
@@ -50,6 +51,12 @@ with --waive ID), 1 error, 2 bad usage.`,
 				a.EtcdEndpoint = fmt.Sprintf("http://127.0.0.1:%d", sp.Cluster.Ports.EtcdClient)
 			}
 			res, err := a.Run(cmd.Context())
+			if res != nil && save != "" {
+				if serr := action.SavePlanFile(save, res); serr != nil {
+					return serr
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "plan saved to %s; execute exactly it with: kup apply %s\n", save, save)
+			}
 			if res != nil {
 				out := cmd.OutOrStdout()
 				color := !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(out)
@@ -69,6 +76,7 @@ with --waive ID), 1 error, 2 bad usage.`,
 	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	f.BoolVar(&noColor, "no-color", false, "never colour the output (NO_COLOR does the same)")
 	f.BoolVar(&listAll, "nodes", false, "list every node and object instead of the first few")
+	f.StringVar(&save, "save", "", "also write the plan to this file, for `kup apply FILE` (which refuses it if the cluster changed)")
 	f.StringArrayVar(&a.Waive, "waive", nil, "accept the findings of this check ID (repeatable); a plan whose every blocker is waived exits 0")
 	return cmd
 }

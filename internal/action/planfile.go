@@ -43,7 +43,7 @@ func LoadPlanFile(path string) (*report.Plan, error) {
 func CheckPlanStillHolds(ctx context.Context, cfg *rest.Config, p *report.Plan, maxAge time.Duration, now time.Time) error {
 	var changed []string
 	if p.Cluster != "" && p.Cluster != cfg.Host {
-		changed = append(changed, fmt.Sprintf("it was made for cluster %s, this is %s", p.Cluster, cfg.Host))
+		return &ResultError{Code: CodeNotUpgradable, Err: fmt.Errorf("the saved plan was made for cluster %s, this is %s", p.Cluster, cfg.Host)}
 	}
 	if maxAge > 0 && !p.Taken.IsZero() && now.Sub(p.Taken) > maxAge {
 		changed = append(changed, fmt.Sprintf("it is %s old (limit %s)", now.Sub(p.Taken).Round(time.Minute), maxAge))
@@ -103,6 +103,24 @@ func CheckPlanStillHolds(ctx context.Context, cfg *rest.Config, p *report.Plan, 
 	}
 	if len(changed) > 0 {
 		return &ResultError{Code: CodeNotUpgradable, Err: fmt.Errorf("the saved plan no longer holds (%s); make a new one with `kup plan --to %s --save FILE`", strings.Join(changed, "; "), p.To)}
+	}
+	return nil
+}
+
+// SavePlanFile writes p as JSON to path (mode 0600, through path.part and
+// a rename, so a half-written plan never exists).
+func SavePlanFile(path string, p *report.Plan) error {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".part"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("saving the plan: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("saving the plan: %w", err)
 	}
 	return nil
 }

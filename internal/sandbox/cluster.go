@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kup-project/kup/internal/kube"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -581,10 +583,12 @@ func (c *Cluster) restConfig() *rest.Config {
 // RESTConfig returns a client configuration with the admin identity.
 func (c *Cluster) RESTConfig() *rest.Config { return c.restConfig() }
 
-// Client returns a clientset with the admin identity.
+// Client returns a clientset with the admin identity. Its requests ride
+// out an apiserver restart (kube.Resilient): the sandbox's node upgrader
+// runs while kup's control-plane hops restart the apiserver.
 func (c *Cluster) Client() *kubernetes.Clientset {
 	if c.client == nil {
-		c.client = kubernetes.NewForConfigOrDie(c.restConfig())
+		c.client = kubernetes.NewForConfigOrDie(kube.Resilient(c.restConfig(), 2*time.Minute))
 	}
 	return c.client
 }

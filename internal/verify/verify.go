@@ -42,9 +42,7 @@ var ExpectedDuringUpgrade = map[string]bool{
 	"NodeNotReady": true, "NodeNotSchedulable": true, "Rebooted": true,
 	// The disruption controller's complaint when an evicted StatefulSet
 	// pod comes back under the same name before it noticed the deletion.
-	"NotDeleted":       true,
-	"FailedScheduling": false, // real: capacity was short somewhere
-	"KupFailed":        false,
+	"NotDeleted": true,
 }
 
 // Take reads a baseline.
@@ -231,6 +229,11 @@ func once(ctx context.Context, cs kubernetes.Interface, b *Baseline, o Options) 
 		t := e.LastTimestamp.Time
 		if t.IsZero() {
 			t = e.EventTime.Time
+		}
+		// kup's own narration (a node that failed in an interrupted run and
+		// was finished by the next) is in the report, not a new symptom.
+		if e.Source.Component == "kup" || e.ReportingController == "kup.dev/kup" {
+			continue
 		}
 		if t.Before(o.Since) || b.Warnings[key] || ExpectedDuringUpgrade[e.Reason] || seen[key] {
 			continue
