@@ -106,7 +106,9 @@ func (l *Ledger) Free(node string) Resources {
 	if !ok {
 		return Resources{}
 	}
-	free := l.nodes[i].alloc
+	// A copy: subtracting in place would eat into the node's allocatable
+	// extended resources through the shared map.
+	free := l.nodes[i].alloc.clone()
 	free.sub(l.nodes[i].used)
 	return free
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestPlaceLargestFirst(t *testing.T) {
@@ -171,5 +173,31 @@ func TestMaxSimultaneouslyDown(t *testing.T) {
 				t.Errorf("Undrainable = %v, want %v", got.Undrainable, tt.wantUndrainable)
 			}
 		})
+	}
+}
+
+// TestFreeDoesNotEatAllocatable: Free is a read. Calling it must not
+// change what the node can take, and a node without extended resources
+// hosting a pod that requests one must not panic (both were bugs).
+func TestFreeDoesNotEatAllocatable(t *testing.T) {
+	gpu := v1.ResourceName("example.com/gpu")
+	n1 := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: v1.NodeStatus{Allocatable: v1.ResourceList{
+		v1.ResourceCPU: resource.MustParse("4"), v1.ResourceMemory: resource.MustParse("8Gi"), v1.ResourcePods: resource.MustParse("10"), gpu: resource.MustParse("2")}}}
+	n2 := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Status: v1.NodeStatus{Allocatable: v1.ResourceList{
+		v1.ResourceCPU: resource.MustParse("4"), v1.ResourceMemory: resource.MustParse("8Gi"), v1.ResourcePods: resource.MustParse("10")}}}
+	pod := func(name, node string) *v1.Pod {
+		return &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Spec: v1.PodSpec{NodeName: node, Containers: []v1.Container{{
+			Resources: v1.ResourceRequirements{Requests: v1.ResourceList{v1.ResourceCPU: resource.MustParse("1"), gpu: resource.MustParse("1")}}}}}}
+	}
+	l := NewLedger([]*v1.Node{n1, n2}, []*v1.Pod{pod("a", "n1"), pod("b", "n2")})
+	first := l.Free("n1")
+	for range 3 {
+		l.Free("n1")
+	}
+	if again := l.Free("n1"); again.Scalar[gpu] != first.Scalar[gpu] || first.Scalar[gpu] != 1 {
+		t.Errorf("free gpu on n1: first %d, after repeated Free %d; want 1 both times", first.Scalar[gpu], again.Scalar[gpu])
+	}
+	if got := l.Free("n2"); got.Scalar[gpu] != -1 {
+		t.Errorf("n2 has no gpu but hosts a pod requesting one: free %d, want -1", got.Scalar[gpu])
 	}
 }

@@ -42,8 +42,23 @@ func (r *Resources) sub(o Resources) {
 	r.EphemeralStorage -= o.EphemeralStorage
 	r.Pods -= o.Pods
 	for name, v := range o.Scalar {
+		if r.Scalar == nil {
+			r.Scalar = make(map[v1.ResourceName]int64, len(o.Scalar))
+		}
 		r.Scalar[name] -= v
 	}
+}
+
+// clone returns a copy of r that shares no map with it.
+func (r Resources) clone() Resources {
+	c := r
+	if r.Scalar != nil {
+		c.Scalar = make(map[v1.ResourceName]int64, len(r.Scalar))
+		for k, v := range r.Scalar {
+			c.Scalar[k] = v
+		}
+	}
+	return c
 }
 
 // max raises every amount of r to at least the one in o.
