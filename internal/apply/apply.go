@@ -339,6 +339,20 @@ func (a *Applier) run(ctx context.Context, lock *journal.Lock) error {
 	// 3 and 4. Hops and node rolls, re-derived from the cluster each time.
 	stopSampling := a.sampleAvailability(ctx)
 	defer stopSampling()
+	// An independent referee for the report: PDB violations and the worst
+	// availability any protected Deployment reached while kup worked.
+	if w, err := rollout.Watch(ctx, a.cs); err == nil {
+		defer func() {
+			w.Stop()
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			a.rep.Rollout.PDBViolations += len(w.Violations())
+			worst, _ := w.WorstAvailability()
+			if a.rep.Rollout.WorstAvailability == 0 || worst < a.rep.Rollout.WorstAvailability {
+				a.rep.Rollout.WorstAvailability = worst
+			}
+		}()
+	}
 	for {
 		if err := lock.Lost(); err != nil {
 			return err

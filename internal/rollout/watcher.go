@@ -24,6 +24,7 @@ type Watcher struct {
 	violated   map[string]bool // PDB currently violated
 	violations []Violation
 	worst      map[string]float64 // Deployment → lowest available/desired seen
+	ignored    map[string]bool    // Deployments not fully available when first seen
 	protected  map[string]bool    // Deployments some PDB names (by namespace)
 	stop       context.CancelFunc
 	done       chan struct{}
@@ -40,7 +41,7 @@ type Violation struct {
 // Watch starts watching; call Stop to end it and read the findings.
 func Watch(ctx context.Context, cs kubernetes.Interface) (*Watcher, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &Watcher{violated: map[string]bool{}, worst: map[string]float64{}, protected: map[string]bool{}, stop: cancel, done: make(chan struct{})}
+	w := &Watcher{violated: map[string]bool{}, worst: map[string]float64{}, ignored: map[string]bool{}, protected: map[string]bool{}, stop: cancel, done: make(chan struct{})}
 	f := informers.NewSharedInformerFactory(cs, 0)
 	pdbs := f.Policy().V1().PodDisruptionBudgets().Informer()
 	deps := f.Apps().V1().Deployments().Informer()
@@ -95,6 +96,15 @@ func (w *Watcher) deployment(o any) {
 	key := d.Namespace + "/" + d.Name
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Judge only workloads that were fully available when first seen: a
+	// Deployment that was already down (a crash loop) says nothing about
+	// what the rollout did.
+	if _, seen := w.worst[key]; !seen && ratio < 1 {
+		w.ignored[key] = true
+	}
+	if w.ignored[key] {
+		return
+	}
 	if cur, ok := w.worst[key]; !ok || ratio < cur {
 		w.worst[key] = ratio
 	}
@@ -115,7 +125,7 @@ func (w *Watcher) Violations() []Violation {
 }
 
 // WorstAvailability is the lowest available/desired ratio any Deployment
-// in a namespace with PDBs reached, and which one.
+// that was fully available when the watch began reached, and which one.
 func (w *Watcher) WorstAvailability() (float64, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
