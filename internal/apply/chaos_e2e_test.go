@@ -135,15 +135,16 @@ func TestApplySurvivesSIGKILL(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(12, 2026))
 	// Where the kills go: one in the first second (start-up, preflight,
-	// backup), five while the control plane hops, fourteen while nodes
-	// roll — twenty — and a last one aimed at verification, which is short
-	// and may end before it lands. Each waits for its phase, then a random
+	// backup), five while the control plane hops, fifteen while nodes
+	// roll — twenty-one, of which a fast run may finish the last before it
+	// lands — and one aimed at verification, which is short and may end
+	// before it lands. Each waits for its phase, then a random
 	// moment inside it.
 	schedule := []string{""}
 	for range 5 {
 		schedule = append(schedule, journal.PhaseControlPlane)
 	}
-	for range 14 {
+	for range 15 {
 		schedule = append(schedule, journal.PhaseNodes)
 	}
 	schedule = append(schedule, journal.PhaseVerify)
@@ -164,7 +165,7 @@ func TestApplySurvivesSIGKILL(t *testing.T) {
 				// Wait for the phase (or a later one), then a random moment.
 				for order[journalPhase(t, c)] < order[want] && !run.wait(100*time.Millisecond) {
 				}
-				delay = time.Duration(rng.IntN(6000)) * time.Millisecond
+				delay = time.Duration(rng.IntN(3500)) * time.Millisecond
 				if want == journal.PhaseVerify {
 					delay = time.Duration(rng.IntN(500)) * time.Millisecond
 				}

@@ -238,6 +238,15 @@ func once(ctx context.Context, cs kubernetes.Interface, b *Baseline, o Options) 
 		if t.Before(o.Since) || b.Warnings[key] || ExpectedDuringUpgrade[e.Reason] || seen[key] {
 			continue
 		}
+		// A pod that could not be scheduled while nodes were drained
+		// matters only if it is still Pending now; a bind that raced its
+		// own eviction ("pods … not found") does not.
+		if e.Reason == "FailedScheduling" && e.InvolvedObject.Kind == "Pod" {
+			p, err := cs.CoreV1().Pods(e.InvolvedObject.Namespace).Get(ctx, e.InvolvedObject.Name, metav1.GetOptions{})
+			if err != nil || p.UID != e.InvolvedObject.UID || p.Status.Phase != corev1.PodPending {
+				continue
+			}
+		}
 		seen[key] = true
 		ep = append(ep, fmt.Sprintf("%s on %s %s/%s: %s", e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name, e.Message))
 	}
