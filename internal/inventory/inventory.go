@@ -185,9 +185,9 @@ func Read(ctx context.Context, cfg *rest.Config, opts Options) (*Snapshot, error
 	})
 	if opts.Scope == ScopeFull {
 		run("pods", true, func() error {
-			l, err := cs.CoreV1().Pods("").List(ctx, list)
+			pods, err := listPods(ctx, cs)
 			if err == nil {
-				s.Pods = l.Items
+				s.Pods = pods
 			}
 			return err
 		})
