@@ -28,6 +28,19 @@ fi
 step "go vet"
 go vet ./...
 
+step "system packages (openssh-server and sudo, for the kubeadm-over-SSH tests)"
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ -x /usr/bin/sudo ] || missing+=(sudo)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: missing ${missing[*]}: run as root, or apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
 step "unit tests (race detector; sandbox tests skipped with -short)"
 go test -race -short -count=1 ./...
 

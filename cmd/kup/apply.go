@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/apply"
@@ -35,6 +36,9 @@ type applyFlags struct {
 	maxPlanAge     time.Duration
 	closeProgress  func()
 	rf             rolloutFlags
+	// provider is --provider; cfg the cluster, for providers that need it.
+	provider string
+	cfg      *rest.Config
 }
 
 func newApplyCommand() *cobra.Command {
@@ -84,6 +88,11 @@ changed on it) and kup stops (resumable).`,
 			if f.target == "" {
 				return usageError("--to is required (or a plan file saved by kup plan --save)")
 			}
+			f.cfg, f.rf.secrets = cfg, configSecrets(cfg)
+			if f.provider == "kubeadm" && f.rf.upgrader == "" {
+				f.rf.upgrader = "kubeadm"
+			}
+			defer f.rf.ssh.close()
 			a, err := buildApplier(cmd, cfg.Host, &f)
 			if err != nil {
 				return err
@@ -117,6 +126,7 @@ changed on it) and kup stops (resumable).`,
 	fl.DurationVar(&f.maxPlanAge, "max-plan-age", action.DefaultMaxPlanAge, "refuse a saved plan older than this")
 	fl.BoolVar(&f.noColor, "no-color", false, "no colour in the live progress (also NO_COLOR)")
 	fl.DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
+	fl.StringVar(&f.provider, "provider", "", "control-plane provider: sandbox (kup sandbox clusters; detected) or kubeadm (the kubeadm runbook over SSH, see --ssh-*)")
 	f.rf.add(cmd)
 	return cmd
 }
@@ -128,9 +138,16 @@ func buildApplier(cmd *cobra.Command, host string, f *applyFlags) (*apply.Applie
 		return nil, err
 	}
 	a := &apply.Applier{Upgrader: up, Options: apply.Options{Target: f.target, Rollout: ro, ReportDir: f.reportDir, DiscardJournal: f.discardJournal, LockTTL: f.lockTTL}}
+	switch f.provider {
+	case "kubeadm":
+		return buildKubeadmApplier(cmd, a, f)
+	case "", "sandbox":
+	default:
+		return nil, usageError("--provider %q: want sandbox or kubeadm", f.provider)
+	}
 	sb, err := sandboxprovider.Detect(host)
 	if err != nil {
-		return nil, usageError("kup apply drives kup sandbox clusters today (%s is not one); kubeadm over SSH and EKS providers are coming — `kup plan` and `kup nodes upgrade --upgrader exec` work on any cluster", host)
+		return nil, usageError("%s is not a kup sandbox: for a kubeadm cluster pass --provider kubeadm (the runbook over SSH, see --ssh-*); `kup plan` and `kup nodes upgrade --upgrader exec` work on any cluster", host)
 	}
 	a.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
 	if f.skipBackup {
@@ -146,6 +163,13 @@ func buildApplier(cmd *cobra.Command, host string, f *applyFlags) (*apply.Applie
 		}
 		a.Options.Backup = apply.SandboxBackup(sb, dir, f.target)
 	}
+	return finishApplier(cmd, a, f, host)
+}
+
+// finishApplier sets what every provider shares: the maintenance window,
+// the preflight and the progress output.
+func finishApplier(cmd *cobra.Command, a *apply.Applier, f *applyFlags, host string) (*apply.Applier, error) {
+	ro := a.Options.Rollout
 	switch {
 	case f.window != "" && f.windowCron != "":
 		return nil, usageError("give --window or --window-cron, not both")

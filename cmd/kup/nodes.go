@@ -13,6 +13,7 @@ import (
 	"github.com/kup-project/kup/internal/drain"
 	"github.com/kup-project/kup/internal/provider"
 	execprovider "github.com/kup-project/kup/internal/provider/exec"
+	kubeadmprovider "github.com/kup-project/kup/internal/provider/kubeadm"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/rollout"
 )
@@ -33,6 +34,10 @@ type rolloutFlags struct {
 	execCommand    string
 	upgradeTime    time.Duration
 	opts           rollout.Options
+	// ssh and secrets configure --upgrader kubeadm; secrets are the
+	// cluster credentials the SSH records must never show.
+	ssh     sshFlags
+	secrets []string
 }
 
 func (f *rolloutFlags) add(cmd *cobra.Command) {
@@ -40,7 +45,7 @@ func (f *rolloutFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.maxUnavailable, "max-unavailable", "10%", "most nodes down at once: a count or a percentage of the nodes in scope")
 	fl.BoolVar(&f.zoneByZone, "zone-by-zone", false, "keep every wave inside one zone and finish a zone before the next")
 	fl.StringVarP(&f.selector, "selector", "l", "", "only roll nodes matching this label selector")
-	fl.StringVar(&f.upgrader, "upgrader", "", "how a node is upgraded: sandbox (kup sandbox clusters; the default there) or exec (--exec-command)")
+	fl.StringVar(&f.upgrader, "upgrader", "", "how a node is upgraded: sandbox (kup sandbox clusters; the default there), exec (--exec-command) or kubeadm (the kubeadm runbook over SSH, see --ssh-*)")
 	fl.StringVar(&f.execCommand, "exec-command", "", "with --upgrader exec: command run per node, a Go template with {{.Node}} {{.Address}} {{.Version}}")
 	fl.DurationVar(&f.upgradeTime, "upgrade-time", 5*time.Second, "with --upgrader sandbox: simulated package install and kubelet restart time")
 	fl.DurationVar(&f.opts.Drain.Timeout, "drain-timeout", drain.DefaultTimeout, "deadline for draining one node")
@@ -54,6 +59,7 @@ func (f *rolloutFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.opts.OnFailure, "on-failure", rollout.OnFailureStop, "stop or continue when a node fails")
 	fl.IntVar(&f.opts.MaxFailures, "max-failures", 0, "with --on-failure=continue, stop after this many failed nodes (0: no limit)")
 	fl.StringVar(&f.opts.OnDrainTimeout, "on-drain-timeout", rollout.OnFailureStop, "stop, or skip-node: quarantine a node that cannot be drained in time (left cordoned, pods untouched) and go on")
+	f.ssh.add(cmd)
 }
 
 // build validates the flags and returns the rollout options and upgrader.
@@ -96,7 +102,7 @@ func (f *rolloutFlags) build(host string, needUpgrader bool) (rollout.Options, p
 		} else if f.execCommand != "" {
 			upgrader = "exec"
 		} else {
-			return o, nil, usageError("say how nodes are upgraded: --upgrader exec --exec-command '…' (kubeadm over SSH is coming)")
+			return o, nil, usageError("say how nodes are upgraded: --upgrader kubeadm (over SSH), or --upgrader exec --exec-command '…'")
 		}
 	}
 	switch upgrader {
@@ -112,8 +118,14 @@ func (f *rolloutFlags) build(host string, needUpgrader bool) (rollout.Options, p
 			return o, nil, usageError("%v", err)
 		}
 		return o, u, nil
+	case "kubeadm":
+		hosts, err := f.ssh.build(f.secrets...)
+		if err != nil {
+			return o, nil, err
+		}
+		return o, &kubeadmprovider.NodeUpgrader{Hosts: hosts}, nil
 	}
-	return o, nil, usageError("--upgrader %q: want sandbox or exec", upgrader)
+	return o, nil, usageError("--upgrader %q: want sandbox, exec or kubeadm", upgrader)
 }
 
 func newNodesUpgradeCommand() *cobra.Command {
@@ -140,6 +152,8 @@ The control plane must already run VERSION or newer.`,
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 			}
 			target := a.Options.Target
+			rf.secrets = configSecrets(cfg)
+			defer rf.ssh.close()
 			opts, up, err := rf.build(cfg.Host, !a.DryRun)
 			if err != nil {
 				return err
