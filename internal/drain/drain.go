@@ -102,10 +102,75 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Drainer drains nodes of one cluster.
+// Drainer drains nodes of one cluster. One Drainer should drain every
+// node of a rollout: it lets one eviction per PodDisruptionBudget be in
+// flight at a time across all the nodes it drains at once (see gate).
 type Drainer struct {
 	Client  kubernetes.Interface
 	Options Options
+
+	gatesMu sync.Mutex
+	gates   map[string]chan struct{}
+}
+
+// gate admits one eviction at a time under the PDB key (namespace/name),
+// across every node this Drainer drains. The API server admits an
+// eviction by updating the PDB's status; evictions of one PDB sent
+// together conflict on that update and the server retries each after a
+// half-second pause (up to 20 times) before answering. A wave of 18 nodes
+// sending its 360 evictions at once measured 8.2 s of server time per
+// eviction (BenchmarkRolloutStrategies), most of it those pauses; one at
+// a time per PDB an eviction takes tens of milliseconds, and a PDB out of
+// budget is waited on by one eviction instead of being asked by all.
+// Evictions under different PDBs still go in parallel.
+func (d *Drainer) gate(ctx context.Context, key string) (release func(), err error) {
+	d.gatesMu.Lock()
+	if d.gates == nil {
+		d.gates = map[string]chan struct{}{}
+	}
+	g, ok := d.gates[key]
+	if !ok {
+		g = make(chan struct{}, 1)
+		d.gates[key] = g
+	}
+	d.gatesMu.Unlock()
+	select {
+	case g <- struct{}{}:
+		return func() { <-g }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// pdbsOf maps each pod to the one PDB selecting it ("namespace/name"), or
+// to nothing when none or several do (the Eviction API refuses the
+// latter outright). One LIST per namespace, from the watch cache.
+func (d *Drainer) pdbsOf(ctx context.Context, pods []corev1.Pod) map[types.UID]string {
+	byNS := map[string][]policyv1.PodDisruptionBudget{}
+	out := map[types.UID]string{}
+	for _, p := range pods {
+		list, ok := byNS[p.Namespace]
+		if !ok {
+			l, err := d.Client.PolicyV1().PodDisruptionBudgets(p.Namespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+			if err == nil {
+				list = l.Items
+			}
+			// Without the list the pod goes ungated, as before the gate.
+			byNS[p.Namespace] = list
+		}
+		var match []string
+		for _, b := range list {
+			sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+			if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
+				continue
+			}
+			match = append(match, b.Namespace+"/"+b.Name)
+		}
+		if len(match) == 1 {
+			out[p.UID] = match[0]
+		}
+	}
+	return out
 }
 
 // Cordon marks node unschedulable if it is not already, and reports
@@ -261,6 +326,10 @@ func (d *Drainer) Drain(ctx context.Context, node string) (*Result, error) {
 		}
 	}
 	h := d.helper(ctx)
+	var budgets map[types.UID]string
+	if !d.Options.DisableEviction {
+		budgets = d.pdbsOf(ctx, pods)
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(pods))
@@ -269,7 +338,7 @@ func (d *Drainer) Drain(ctx context.Context, node string) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			refusals, fate, err := d.evictOne(ctx, h, gv, node, pods[i], timeout)
+			refusals, fate, err := d.evictOne(ctx, h, gv, node, pods[i], budgets[pods[i].UID], timeout)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Refusals += refusals
@@ -306,11 +375,21 @@ const (
 	podGoing                    // going with its namespace
 )
 
-// evictOne evicts pod, waiting on its PDB when refused. It does not wait
-// for the pod to be gone: Drain waits for all of a node's pods at once.
-func (d *Drainer) evictOne(ctx context.Context, h *kubectldrain.Helper, gv schema.GroupVersion, node string, pod corev1.Pod, timeout time.Duration) (int, evictFate, error) {
+// evictOne evicts pod, waiting on its PDB when refused; budget is the PDB
+// selecting it ("namespace/name", or empty), whose gate it holds while it
+// asks and waits. It does not wait for the pod to be gone: Drain waits
+// for all of a node's pods at once.
+func (d *Drainer) evictOne(ctx context.Context, h *kubectldrain.Helper, gv schema.GroupVersion, node string, pod corev1.Pod, budget string, timeout time.Duration) (int, evictFate, error) {
 	name := pod.Namespace + "/" + pod.Name
 	refusals := 0
+	if budget != "" {
+		release, err := d.gate(ctx, budget)
+		if err != nil {
+			return 0, podGone, &Error{Node: node, Pod: name, PDB: budget, TimedOut: errors.Is(err, context.DeadlineExceeded),
+				Err: fmt.Errorf("waiting for the other evictions under PDB %s, after %s: %w", budget, timeout, err)}
+		}
+		defer release()
+	}
 	lastTold := time.Time{}
 	for {
 		var err error
