@@ -201,10 +201,6 @@ func (f *sshFlags) kubeadmControlPlane(cfg *rest.Config, d drain.Options, progre
 
 // buildKubeadmApplier makes apply drive a kubeadm cluster over SSH.
 func buildKubeadmApplier(cmd *cobra.Command, a *apply.Applier, f *applyFlags) (*apply.Applier, error) {
-	if !f.skipBackup {
-		return nil, usageError("--provider kubeadm: kup cannot yet take the etcd snapshot over SSH; take one first (kup backup --etcd-endpoint https://CONTROL-PLANE:2379 --etcd-cacert … --etcd-cert … --etcd-key …) and pass --skip-backup")
-	}
-	a.Options.SkipBackupReason = "--skip-backup"
 	cp, err := f.rf.ssh.kubeadmControlPlane(f.cfg, a.Options.Rollout.Drain, func(e apply.Event) {
 		if a.Options.Progress != nil {
 			a.Options.Progress(e)
@@ -214,11 +210,59 @@ func buildKubeadmApplier(cmd *cobra.Command, a *apply.Applier, f *applyFlags) (*
 		return nil, err
 	}
 	a.ControlPlane = cp
+	if f.skipBackup {
+		a.Options.SkipBackupReason = "--skip-backup"
+	} else {
+		dir := f.backupDir
+		name := clusterDirName(f.cfg.Host)
+		if dir == "" {
+			state, err := journal.StateDir()
+			if err != nil {
+				return nil, err
+			}
+			dir = filepath.Join(state, "backups", name)
+		}
+		a.Options.Backup = kubeadmBackup(cp, dir, name, f.target)
+	}
 	if _, err := finishApplier(cmd, a, f, f.cfg.Host); err != nil {
 		return nil, err
 	}
 	a.Options.Preflight = withKubeadmPreflight(a.Options.Preflight, f.cfg, cp.Hosts, f.waive)
 	return a, nil
+}
+
+// kubeadmBackup snapshots the etcd member behind the first control-plane
+// node's apiserver through that node's SSH connection, with the
+// apiserver's own etcd client certificate held in memory.
+func kubeadmBackup(cp *kubeadm.ControlPlane, dir, cluster, target string) apply.Backup {
+	return func(ctx context.Context) (*report.BackupRecord, error) {
+		ep, err := cp.EtcdEndpoint(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("finding etcd for the backup (or pass --skip-backup after taking one yourself): %w", err)
+		}
+		var versions []string
+		if comps, err := cp.Components(ctx); err == nil {
+			seen := map[string]bool{}
+			for _, c := range comps {
+				if c.Name == "kube-apiserver" && !seen[c.Version] {
+					seen[c.Version] = true
+					versions = append(versions, c.Version)
+				}
+			}
+		}
+		return apply.EtcdBackup(ep, dir, cluster, target, versions)(ctx)
+	}
+}
+
+// clusterDirName makes a directory name of the API server's address.
+func clusterDirName(host string) string {
+	host = strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://")
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '-'
+	}, host)
 }
 
 // withKubeadmPreflight adds the kubeadm host checks (certificates, disk,

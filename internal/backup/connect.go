@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // DefaultDialTimeout bounds how long Save waits for etcd to answer at all.
@@ -34,6 +36,48 @@ type Endpoint struct {
 	// DialTimeout bounds connecting (TCP, TLS and a first request).
 	// Default DefaultDialTimeout.
 	DialTimeout time.Duration
+	// CACertPEM, CertPEM and KeyPEM are credentials held in memory
+	// instead of files: kup reads a kubeadm control plane's etcd client
+	// certificate over SSH and never writes the key to this machine's
+	// disk. Give files or PEM, not both.
+	CACertPEM, CertPEM, KeyPEM []byte
+	// Dial opens the TCP connections to the member (addr is host:port
+	// from URL); nil dials directly. kup passes an SSH tunnel here to
+	// reach an etcd that listens only on a control-plane host's loopback.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// dial is Dial or a direct TCP dial.
+func (e Endpoint) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if e.Dial != nil {
+		return e.Dial(ctx, addr)
+	}
+	return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+}
+
+// pemTLS builds the client TLS configuration from in-memory PEM.
+func (e Endpoint) pemTLS() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(e.CACertPEM) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(e.CACertPEM) {
+			return nil, errors.New("the CA bundle holds no PEM certificate")
+		}
+		tc.RootCAs = pool
+	}
+	if (len(e.CertPEM) == 0) != (len(e.KeyPEM) == 0) {
+		return nil, errors.New("a client certificate needs both the certificate and the key")
+	}
+	if len(e.CertPEM) > 0 {
+		pair, err := tls.X509KeyPair(e.CertPEM, e.KeyPEM)
+		if err != nil {
+			// The error names no key material (crypto/tls says what is
+			// wrong with the blocks, not what is in them).
+			return nil, fmt.Errorf("client certificate and key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
 }
 
 // connectHint is appended to connection errors: what the user can change.
@@ -65,13 +109,28 @@ func (e Endpoint) clientConfig() (clientv3.Config, *url.URL, error) {
 		DialKeepAliveTime:    30 * time.Second,
 		DialKeepAliveTimeout: 10 * time.Second,
 	}
+	if e.Dial != nil {
+		cfg.DialOptions = append(cfg.DialOptions, grpc.WithContextDialer(e.Dial))
+	}
 	if (e.Cert == "") != (e.Key == "") {
 		return cfg, nil, fmt.Errorf("etcd endpoint %s: a client certificate needs both --etcd-cert and --etcd-key", e.URL)
 	}
+	pem := len(e.CACertPEM) > 0 || len(e.CertPEM) > 0 || len(e.KeyPEM) > 0
+	if pem && (e.CACert != "" || e.Cert != "" || e.Key != "") {
+		return cfg, nil, fmt.Errorf("etcd endpoint %s: give TLS files or in-memory certificates, not both", e.URL)
+	}
 	if u.Scheme == "http" {
-		if e.CACert != "" || e.Cert != "" {
-			return cfg, nil, fmt.Errorf("etcd endpoint %s is plain http but TLS files were given: use an https:// endpoint", e.URL)
+		if e.CACert != "" || e.Cert != "" || pem {
+			return cfg, nil, fmt.Errorf("etcd endpoint %s is plain http but TLS credentials were given: use an https:// endpoint", e.URL)
 		}
+		return cfg, u, nil
+	}
+	if pem {
+		tc, err := e.pemTLS()
+		if err != nil {
+			return cfg, nil, fmt.Errorf("etcd endpoint %s: %w", e.URL, err)
+		}
+		cfg.TLS = tc
 		return cfg, u, nil
 	}
 	info := transport.TLSInfo{CertFile: e.Cert, KeyFile: e.Key, TrustedCAFile: e.CACert}
@@ -87,10 +146,10 @@ func (e Endpoint) clientConfig() (clientv3.Config, *url.URL, error) {
 // that a refused connection or a certificate problem is reported as
 // itself: the etcd client waits for a usable connection until its
 // deadline and then only says "context deadline exceeded".
-func probe(ctx context.Context, u *url.URL, tc *tls.Config, timeout time.Duration) error {
+func probe(ctx context.Context, e Endpoint, u *url.URL, tc *tls.Config, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
+	conn, err := e.dial(ctx, u.Host)
 	if err != nil {
 		return err
 	}
@@ -130,7 +189,7 @@ func connect(ctx context.Context, e Endpoint) (*clientv3.Client, *clientv3.Statu
 		return nil, nil, err
 	}
 	timeout := e.timeout()
-	if err := probe(ctx, u, cfg.TLS, timeout); err != nil {
+	if err := probe(ctx, e, u, cfg.TLS, timeout); err != nil {
 		return nil, nil, fmt.Errorf("connecting to etcd at %s: %w; %s", e.URL, err, connectHint)
 	}
 	cli, err := clientv3.New(cfg)

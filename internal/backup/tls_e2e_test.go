@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -56,6 +58,10 @@ func TestSaveTLS(t *testing.T) {
 		{"no client certificate", backup.Endpoint{URL: url, CACert: f("ca.crt")}, "etcd rejected the client"},
 		{"client certificate from another CA", backup.Endpoint{URL: url, CACert: f("ca.crt"), Cert: f("stranger.crt"), Key: f("stranger.key")}, "etcd rejected the client"},
 		{"plain http to a TLS member", backup.Endpoint{URL: strings.Replace(url, "https://", "http://", 1)}, "did not answer"},
+		{"in-memory certificates", backup.Endpoint{URL: url, CACertPEM: read(t, f("ca.crt")), CertPEM: read(t, f("client.crt")), KeyPEM: read(t, f("client.key"))}, ""},
+		{"in-memory certificates, wrong CA", backup.Endpoint{URL: url, CACertPEM: read(t, f("other-ca.crt")), CertPEM: read(t, f("client.crt")), KeyPEM: read(t, f("client.key"))}, "certificate signed by unknown authority"},
+		{"in-memory certificate without its key", backup.Endpoint{URL: url, CACertPEM: read(t, f("ca.crt")), CertPEM: read(t, f("client.crt"))}, "needs both the certificate and the key"},
+		{"files and in-memory certificates", backup.Endpoint{URL: url, CACert: f("ca.crt"), CACertPEM: read(t, f("ca.crt"))}, "not both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.ep.DialTimeout = 2 * time.Second
@@ -79,6 +85,64 @@ func TestSaveTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSaveThroughDialer: with Dial set, every connection to the member
+// goes through it (kup's SSH tunnel to a kubeadm control plane's etcd):
+// the URL names a port nothing listens on, the dialer goes to the real
+// member, and the snapshot is taken with in-memory certificates.
+func TestSaveThroughDialer(t *testing.T) {
+	c := cluster(t)
+	dir := t.TempDir()
+	ca := newCA(t, "etcd-ca")
+	ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	ca.issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
+	ca.write(t, dir, "ca")
+	f := func(name string) string { return filepath.Join(dir, name) }
+	url := startTLSEtcd(t, c.Processes[sandbox.Etcd].Binary, dir, f("server.crt"), f("server.key"), f("ca.crt"))
+	putOverTLS(t, url, f("ca.crt"), f("client.crt"), f("client.key"))
+	real := strings.TrimPrefix(url, "https://")
+
+	var dials atomic.Int32
+	var asked []string
+	var mu sync.Mutex
+	ep := backup.Endpoint{
+		URL:       "https://127.0.0.1:1",
+		CACertPEM: read(t, f("ca.crt")), CertPEM: read(t, f("client.crt")), KeyPEM: read(t, f("client.key")),
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			dials.Add(1)
+			mu.Lock()
+			asked = append(asked, addr)
+			mu.Unlock()
+			return (&net.Dialer{}).DialContext(ctx, "tcp", real)
+		},
+	}
+	m, err := backup.Save(context.Background(), backup.SaveOptions{Etcd: ep, Path: filepath.Join(t.TempDir(), "etcd.db")})
+	if err != nil {
+		t.Fatalf("Save through the dialer: %v", err)
+	}
+	if m.TotalKeys != 1 {
+		t.Errorf("snapshot holds %d keys, want the 1 written", m.TotalKeys)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if dials.Load() < 2 { // the probe, then the client
+		t.Errorf("dialer called %d times, want the probe and the client", dials.Load())
+	}
+	for _, a := range asked {
+		if a != "127.0.0.1:1" {
+			t.Errorf("dialer asked for %q, want the URL's host:port 127.0.0.1:1", a)
+		}
+	}
+}
+
+func read(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // putOverTLS writes one key, so the snapshot has something to show.

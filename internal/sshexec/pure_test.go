@@ -21,6 +21,8 @@ func TestRedact(t *testing.T) {
 		{"kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:00ff", "kubeadm join 10.0.0.1:6443 --token [REDACTED] --discovery-token-ca-cert-hash [REDACTED]"},
 		{"kubeadm join --certificate-key=deadbeef", "kubeadm join --certificate-key=[REDACTED]"},
 		{"https://pkgs.k8s.io/core:/stable:/v1.37/deb/", "https://pkgs.k8s.io/core:/stable:/v1.37/deb/"},
+		{"exited 1: -----BEGIN EC PRIVATE KEY----- | MHcCAQEE | -----END EC PRIVATE KEY----- | done", "exited 1: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- | done"},
+		{"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
 	} {
 		if got := r.Redact(tc.in); got != tc.want {
 			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)

@@ -59,6 +59,9 @@ var secretShapes = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)(authorization:\s*(?:bearer|basic)\s+)(\S+)()`),
 	// kubeadm's secret flags, as --flag=VALUE or --flag VALUE.
 	regexp.MustCompile(`(--(?:token|certificate-key|discovery-token-ca-cert-hash|tls-bootstrap-token|discovery-token|password|passphrase)[=\s]+)([^\s'"]+)()`),
+	// A PEM private key, whole (an etcd client key read over SSH), also
+	// when its lines were joined for an error message.
+	regexp.MustCompile(`(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)([\s\S]*?)(-----END [A-Z0-9 ]*PRIVATE KEY-----)`),
 }
 
 // Redact returns s with every registered secret and secret shape

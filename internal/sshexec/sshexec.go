@@ -105,6 +105,11 @@ type Command struct {
 	Timeout time.Duration `json:"-"`
 	// Secrets are values in the command to keep out of every record.
 	Secrets []string `json:"-"`
+	// SecretOutput marks a command that prints a secret (reading a
+	// private key): its stdout goes to the caller only, never into a
+	// record or an error, and is added to the Redactor so that no later
+	// echo of it is shown either.
+	SecretOutput bool `json:"-"`
 }
 
 // Line is the command line as sent to a host whose user is root or not.
@@ -296,10 +301,25 @@ func (e *Executor) Run(ctx context.Context, h Host, c Command) (*Result, error) 
 	rec.Duration = time.Since(rec.Time)
 	if res != nil {
 		rec.ExitStatus = res.ExitStatus
-		// Redact before cutting: a cut through a secret would leave
-		// half of it for the redactor to miss.
-		res.Stdout, res.Stderr = red.Redact(res.Stdout), red.Redact(res.Stderr)
-		rec.Stdout, rec.Stderr = tail(res.Stdout, recordLimit), tail(res.Stderr, recordLimit)
+		if c.SecretOutput {
+			// The whole output, and each longer line of it: an error
+			// message may quote the lines joined differently.
+			if s := strings.TrimSpace(res.Stdout); s != "" {
+				red.Add(s)
+				for _, l := range strings.Split(s, "\n") {
+					if l = strings.TrimSpace(l); len(l) >= 16 {
+						red.Add(l)
+					}
+				}
+			}
+			res.Stderr = red.Redact(res.Stderr)
+			rec.Stdout, rec.Stderr = "", tail(res.Stderr, recordLimit)
+		} else {
+			// Redact before cutting: a cut through a secret would leave
+			// half of it for the redactor to miss.
+			res.Stdout, res.Stderr = red.Redact(res.Stdout), red.Redact(res.Stderr)
+			rec.Stdout, rec.Stderr = tail(res.Stdout, recordLimit), tail(res.Stderr, recordLimit)
+		}
 	}
 	if err != nil {
 		err = redactErr(err, red)
@@ -312,6 +332,48 @@ func (e *Executor) Run(ctx context.Context, h Host, c Command) (*Result, error) 
 		e.opts.Recorder(rec)
 	}
 	return res, err
+}
+
+// Dial opens a TCP connection from h to addr through h's SSH connection
+// (ssh -W, a direct-tcpip channel): kup reaches a service that listens
+// only on the host's loopback, such as a kubeadm control plane's etcd,
+// without a listener on either side. Each connection is recorded like a
+// command ("ssh -W ADDR"), with exit status 0 or -1.
+func (e *Executor) Dial(ctx context.Context, h Host, addr string) (net.Conn, error) {
+	rec := Record{Time: time.Now(), Node: h.Node, Host: h.endpoint(), Step: "tunnel to " + addr, Command: "ssh -W " + addr, ExitStatus: -1}
+	conn, err := e.dialThrough(ctx, h, addr)
+	rec.Duration = time.Since(rec.Time)
+	if err == nil {
+		rec.ExitStatus = 0
+	} else {
+		err = redactErr(err, e.opts.Redactor)
+		rec.Error = err.Error()
+	}
+	if e.opts.Recorder != nil {
+		e.opts.Recorder(rec)
+	}
+	return conn, err
+}
+
+func (e *Executor) dialThrough(ctx context.Context, h Host, addr string) (net.Conn, error) {
+	client, err := e.client(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := client.DialContext(ctx, "tcp", addr)
+	if err != nil && ctx.Err() == nil {
+		// The connection may have died (host rebooted, idle timeout):
+		// dial the host again once.
+		e.drop(h, client)
+		if client, err = e.client(ctx, h); err != nil {
+			return nil, err
+		}
+		conn, err = client.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: connecting to %s through SSH: %w", h, addr, err)
+	}
+	return conn, nil
 }
 
 // redactErr passes an error's text through the redactor, keeping the
@@ -388,7 +450,7 @@ func (e *Executor) run(ctx context.Context, h Host, c Command, line string) (*Re
 	case errors.As(err, &xe):
 		res.ExitStatus = xe.ExitStatus()
 		t := lastLines(res.Stderr, 3)
-		if t == "" {
+		if t == "" && !c.SecretOutput {
 			t = lastLines(res.Stdout, 3)
 		}
 		t += sudoHint(res.Stderr)

@@ -297,3 +297,85 @@ func TestCommandTimeout(t *testing.T) {
 		t.Errorf("after a timeout: %v", err)
 	}
 }
+
+// TestSecretOutputAndTunnel: a command marked SecretOutput hands its
+// output to the caller only (no record, no error text, and later echoes
+// redacted); Dial reaches a service listening only on the host's
+// loopback through the SSH connection, and the tunnel is recorded.
+func TestSecretOutputAndTunnel(t *testing.T) {
+	l := sshtest.Start(t, sshtest.Options{Hosts: 1})
+	h := l.Hosts[0]
+	rec := &recorder{}
+	e := newExec(t, sshexec.Options{KnownHostsFile: l.KnownHosts(t, "known_hosts"), KeyFile: l.ClientKey, Recorder: rec.record})
+	ctx := context.Background()
+	hh := host(l, h, l.User)
+
+	const key = "-----BEGIN PRIVATE KEY-----\nkup-canary-etcd-key-7f3a\n-----END PRIVATE KEY-----"
+	keyFile := filepath.Join(t.TempDir(), "etcd-client.key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Run(ctx, hh, sshexec.Command{Step: "read the etcd client key", Args: []string{"cat", keyFile}, Sudo: true, SecretOutput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(res.Stdout) != key {
+		t.Fatalf("the caller got %q, want the key", res.Stdout)
+	}
+	// The same secret echoed by a later command, and in a failure.
+	res2, err2 := e.Run(ctx, hh, sshexec.Command{Script: "cat " + keyFile + "; cat " + keyFile + " >&2; exit 3", Sudo: true})
+	if err2 == nil || strings.Contains(err2.Error(), "kup-canary") || strings.Contains(res2.Stdout, "kup-canary") {
+		t.Errorf("a later echo of the secret was not redacted: %v / %q", err2, res2.Stdout)
+	}
+	_, err3 := e.Run(ctx, hh, sshexec.Command{Script: "printf '%s\\n' 'secret-before-failing-9c1d'; exit 4", SecretOutput: true})
+	if err3 == nil || strings.Contains(err3.Error(), "secret-before-failing") {
+		t.Errorf("a failing SecretOutput command put its stdout in the error: %v", err3)
+	}
+
+	// A service on the host's loopback (the test's sshd host shares the
+	// machine's network, so a listener here stands for it).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("hello from etcd\n"))
+	}()
+	conn, err := e.Dial(ctx, hh, ln.Addr().String())
+	if err != nil {
+		t.Fatalf("Dial through SSH: %v", err)
+	}
+	buf := make([]byte, 64)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _ := conn.Read(buf)
+	conn.Close()
+	if got := string(buf[:n]); got != "hello from etcd\n" {
+		t.Errorf("read %q through the tunnel", got)
+	}
+	if _, err := e.Dial(ctx, hh, "127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "node-host-1") {
+		t.Errorf("Dial to a closed port: %v, want an error naming the host and the address", err)
+	}
+
+	recs := rec.all()
+	var tunnels int
+	for _, r := range recs {
+		if strings.Contains(r.Stdout+r.Stderr+r.Error+r.Command, "kup-canary") || strings.Contains(r.Stdout+r.Error, "secret-before-failing") {
+			t.Errorf("record shows the secret: %+v", r)
+		}
+		if strings.HasPrefix(r.Command, "ssh -W ") {
+			tunnels++
+			if r.Command == "ssh -W 127.0.0.1:1" && r.ExitStatus != -1 {
+				t.Errorf("failed tunnel recorded with exit %d", r.ExitStatus)
+			}
+		}
+	}
+	if tunnels != 2 {
+		t.Errorf("%d tunnel records, want 2: %+v", tunnels, recs)
+	}
+}

@@ -47,6 +47,9 @@ type fleet struct {
 // `kup sandbox-hook`; zero when the test has no sandbox.
 type sandboxRef struct {
 	kupBin, stateDir, name string
+	// etcd is the sandbox etcd's client URL, written into the
+	// control-plane host's kube-apiserver manifest as kubeadm would.
+	etcd string
 }
 
 func testdata(t testing.TB) string {
@@ -108,6 +111,12 @@ func startFleet(t *testing.T, specs []hostSpec, sb sandboxRef, from string) *fle
 			dir, spec.node, role, sb.name, sb.kupBin, sb.stateDir, cache, home)
 		if err := os.WriteFile(filepath.Join(h.Etc, "kup-standin.env"), []byte(env), 0o644); err != nil {
 			return err
+		}
+		if spec.controlPlane && sb.etcd != "" {
+			manifest := fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  containers:\n  - name: kube-apiserver\n    image: registry.k8s.io/kube-apiserver:v%s\n    command:\n    - kube-apiserver\n    - --etcd-servers=%s\n", from, sb.etcd)
+			if err := writeFile(filepath.Join(h.Etc, "kubernetes", "manifests", "kube-apiserver.yaml"), manifest); err != nil {
+				return err
+			}
 		}
 		state := map[string]string{"pkg.kubeadm": from, "pkg.kubelet": from, "pkg.kubectl": from, "kubelet-running": "v" + from, "reloaded": from, "index-minor": minor}
 		if spec.pm == kubeadm.Apt {
