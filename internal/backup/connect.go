@@ -120,8 +120,11 @@ func (e Endpoint) clientConfig() (clientv3.Config, *url.URL, error) {
 		return cfg, nil, fmt.Errorf("etcd endpoint %s: give TLS files or in-memory certificates, not both", e.URL)
 	}
 	if u.Scheme == "http" {
-		if e.CACert != "" || e.Cert != "" || pem {
-			return cfg, nil, fmt.Errorf("etcd endpoint %s is plain http but TLS credentials were given: use an https:// endpoint", e.URL)
+		if e.CACert != "" || e.Cert != "" {
+			return cfg, nil, fmt.Errorf("etcd endpoint %s is plain http but TLS files were given: use an https:// endpoint", e.URL)
+		}
+		if pem {
+			return cfg, nil, fmt.Errorf("etcd endpoint %s is plain http but TLS certificates were given: use an https:// endpoint", e.URL)
 		}
 		return cfg, u, nil
 	}
