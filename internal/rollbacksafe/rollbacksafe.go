@@ -156,7 +156,9 @@ type Want struct {
 	Emulated version.Version // a minor-only version
 }
 
-func (w Want) String() string { return fmt.Sprintf("%s emulating %s", w.Version, w.Emulated.MinorString()) }
+func (w Want) String() string {
+	return fmt.Sprintf("%s emulating %s", w.Version, w.Emulated.MinorString())
+}
 
 // Target is what component must run after step in a window from → to.
 func Target(s Step, from, to version.Version) Want {

@@ -232,8 +232,8 @@ func (w *Window) Begin(s Step, now time.Time) error {
 }
 
 // End records that step s finished at now: the window is open after step
-// one (with soak, complete by itself at now+soak), closed after the
-// others.
+// one (with a soak > 0, to be completed by itself at now+soak), closed
+// after the others.
 func (w *Window) End(s Step, now time.Time, soak time.Duration) error {
 	want := map[Step]State{StepOne: StateOpening, StepTwo: StateCompleting, StepRollback: StateRollingBack}[s]
 	if w.State != want {
@@ -242,7 +242,7 @@ func (w *Window) End(s Step, now time.Time, soak time.Duration) error {
 	switch s {
 	case StepOne:
 		w.State, w.Opened = StateOpen, now
-		if soak >= 0 {
+		if soak > 0 {
 			w.SoakUntil = now.Add(soak)
 		}
 	case StepTwo:
