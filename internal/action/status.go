@@ -39,6 +39,12 @@ func (a *Status) Run(ctx context.Context) error {
 		return err
 	}
 	w := a.Out
+	// The rollback window outlives apply runs: shown whatever the run.
+	if win, err := LoadWindow(ctx, cs, a.Config.Host, a.JournalDir); err != nil {
+		fmt.Fprintf(w, "Rollback window: unknown (%v)\n", err)
+	} else if win != nil {
+		fmt.Fprintf(w, "Rollback window %s → %s: %s\n", win.From, win.To, win.Describe(now))
+	}
 	if j == nil {
 		fmt.Fprintln(w, "No upgrade is recorded for this cluster.")
 		return nil
