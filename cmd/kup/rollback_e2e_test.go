@@ -469,3 +469,31 @@ func apiserverPID(t *testing.T, state, name string) int {
 	}
 	return s.Processes[sandbox.APIServer].PID
 }
+
+// TestRollbackTrustsTheCluster: the journal says the window is open, but
+// the apiserver was raised to 1.37 behind kup's back; kup rollback
+// believes the apiserver and refuses, changing nothing.
+func TestRollbackTrustsTheCluster(t *testing.T) {
+	c, state := startWindowSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	kc := "--kubeconfig=" + c.Kubeconfig
+	if out, code := kup(t, "controlplane", "upgrade", kc, "--to", "v1.37.2", "--rollback-safe", "--skip-backup"); code != exitOK {
+		t.Fatalf("step one: exit %d\n%s", code, out)
+	}
+	s, err := sandbox.Load(state, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RunComponent(ctx, sandbox.APIServer, "v1.37.2", "", sandbox.UpgradeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, code := kup(t, "rollback", kc)
+	if code != exitError || !strings.Contains(out, "already serves a newer minor (kube-apiserver at 127.0.0.1 emulates 1.37)") || !strings.Contains(out, "knows no snapshot") {
+		t.Errorf("rollback with the apiserver raised: exit %d, want %d refusing\n%s", code, exitError, out)
+	}
+	want := "kube-apiserver v1.37.2/1.37 kube-controller-manager v1.37.2/1.36 kube-scheduler v1.37.2/1.36"
+	if got := emulation(ctx, t, state, c.Name); got != want {
+		t.Errorf("a refused rollback moved components: %s, want %s", got, want)
+	}
+}

@@ -427,6 +427,18 @@ func (a *RollbackSafe) Rollback(ctx context.Context) (*WindowResult, error) {
 	if err != nil {
 		return r.finish(ctx), err
 	}
+	// Trust the cluster over the journal: a component raised outside
+	// the window (a plain upgrade run meanwhile) ends it as surely as
+	// step two.
+	cs, err := r.em.Emulation(ctx)
+	if err != nil {
+		return r.finish(ctx), fmt.Errorf("reading what the control plane emulates before the rollback: %w", err)
+	}
+	if raised := rollbacksafe.Raised(cs, from); len(raised) > 0 {
+		rf := &rollbacksafe.Refusal{State: r.w.State, Step: rollbacksafe.StepRollback, RestoreOnly: true,
+			Why: fmt.Sprintf("the journal records the window %s → %s as %s, but the control plane already serves a newer minor (%s): it may have stored objects %s cannot read", r.w.From, r.w.To, r.w.State, strings.Join(raised, "; "), r.w.From)}
+		return r.finish(ctx), &ResultError{Code: CodeRestoreOnly, Err: r.restoreOnly(rf)}
+	}
 	kubelets, err := r.kubelets(ctx)
 	if err != nil {
 		return r.finish(ctx), err

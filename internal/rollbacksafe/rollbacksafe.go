@@ -12,8 +12,9 @@
 // The facts it rests on, with their sources:
 //
 //   - KEP-4330 "Compatibility Versions" (kubernetes/enhancements,
-//     keps/sig-architecture/4330-compatibility-versions/README.md;
-//     milestones alpha v1.31, beta v1.32, stable v1.34): kube-apiserver,
+//     keps/sig-architecture/4330-compatibility-versions/README.md, and
+//     https://www.kubernetes.dev/resources/keps/4330/: milestones alpha
+//     v1.31, beta v1.32, stable v1.34): kube-apiserver,
 //     kube-controller-manager and kube-scheduler accept
 //     --emulated-version; the component then offers the APIs, features
 //     and storage versions of the emulated minor, so "a Kubernetes binary
@@ -32,8 +33,10 @@
 //     version as well as its binary. Hence the orders below.
 //   - Control-plane minor-version rollback on top of emulated versions was
 //     announced with Kubernetes 1.33 (Google Cloud blog "Kubernetes gets
-//     minor version rollback", 2025; GKE's "two-step control-plane minor
-//     upgrades with rollback safety" start from GKE 1.33). kup offers a
+//     minor version rollback", 2025: "a new capability in Kubernetes 1.33
+//     … control-plane minor-version rollback"; GKE's "two-step control
+//     plane minor upgrades with rollback safety" start "from GKE 1.33",
+//     https://discuss.google.dev/t/introducing-two-step-control-plane-minor-upgrades-with-rollback-safety/296334). kup offers a
 //     rollback window only for hops whose old minor is 1.33 or later, so
 //     both the binaries rolled back to and the ones rolled back from carry
 //     the machinery.
