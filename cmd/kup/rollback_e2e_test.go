@@ -492,6 +492,10 @@ func TestRollbackTrustsTheCluster(t *testing.T) {
 	if code != exitError || !strings.Contains(out, "already serves a newer minor (kube-apiserver at 127.0.0.1 emulates 1.37)") || !strings.Contains(out, "knows no snapshot") {
 		t.Errorf("rollback with the apiserver raised: exit %d, want %d refusing\n%s", code, exitError, out)
 	}
+	// Nor does kup apply roll anything while the journal records a window.
+	if out, code := kup(t, "apply", kc, "--to", "v1.37.2"); code == exitOK || !strings.Contains(out, "a rollback window v1.36.3 → v1.37.2 is recorded for this cluster (window-open)") {
+		t.Errorf("kup apply during a window: exit %d, want a refusal\n%s", code, out)
+	}
 	want := "kube-apiserver v1.37.2/1.37 kube-controller-manager v1.37.2/1.36 kube-scheduler v1.37.2/1.36"
 	if got := emulation(ctx, t, state, c.Name); got != want {
 		t.Errorf("a refused rollback moved components: %s, want %s", got, want)
