@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -365,7 +366,8 @@ func stepStatus(j *journal.Journal, id string) string {
 
 // TestRollbackSafeSurvivesKills kills kup (SIGKILL) in the middle of each
 // step — step one, the rollback, step two — each time after the first
-// component moved and while the second is starting, and checks what the
+// component moved and while the second is starting (and once while it
+// soaks between the steps), and checks what the
 // journal records then (window opening, rolling back, completing), what
 // another command may do in that state, and that running the same
 // command again finishes the step from what the control plane reports.
@@ -430,17 +432,25 @@ func TestRollbackSafeSurvivesKills(t *testing.T) {
 		t.Errorf("after the resumed rollback: phase %q", j.Phase)
 	}
 
-	// A new window, then step two killed while kube-controller-manager
-	// starts: the apiserver already emulates 1.37.
-	if out, code := kupProc(t, c, state, upgrade...); code != exitOK {
-		t.Fatalf("a new window: exit %d\n%s", code, out)
+	// A new window with a soak, kup killed while soaking: the window
+	// stays open with its soak recorded.
+	soak := append(slices.Clone(upgrade), "--soak", "6s")
+	if out, killed := kupKilled(t, c, state, "soaking:", soak...); !killed {
+		t.Fatalf("kup ended before soaking:\n%s", out)
 	}
-	if j2 := windowJournal(t, c, state); j2.RunID == j.RunID || j2.Phase != "window-open" {
-		t.Errorf("a new window: run %s (before %s), phase %q; want a new record, open", j2.RunID, j.RunID, j2.Phase)
+	j2 := windowJournal(t, c, state)
+	var w2 struct {
+		SoakUntil time.Time `json:"soakUntil"`
 	}
-	out, killed = kupKilled(t, c, state, "starting kube-controller-manager v1.37.2", "controlplane", "complete")
-	if !killed {
-		t.Fatalf("kup controlplane complete ended before the kill point:\n%s", out)
+	if err := json.Unmarshal(j2.Extra["window"], &w2); err != nil || w2.SoakUntil.IsZero() || j2.RunID == j.RunID || j2.Phase != "window-open" {
+		t.Errorf("killed while soaking: run %s (before %s), phase %q, soak until %v (%v); want a new record, open, with its soak", j2.RunID, j.RunID, j2.Phase, w2.SoakUntil, err)
+	}
+	// The same command again: step one is done, the rest of the soak
+	// passes, step two runs by itself — and kup is killed while
+	// kube-controller-manager starts: the apiserver already emulates 1.37.
+	out, killed = kupKilled(t, c, state, "starting kube-controller-manager v1.37.2", soak...)
+	if !killed || !strings.Contains(out, "step one is already done") {
+		t.Fatalf("the soak resumed (killed=%v):\n%s", killed, out)
 	}
 	j = windowJournal(t, c, state)
 	if j.Phase != "window-completing" || stepStatus(j, "step two: kube-apiserver") != journal.StatusDone {
