@@ -277,7 +277,7 @@ func (w *Window) Describe(now time.Time) string {
 			short(w.Age(now)), w.From, w.To, w.Emulated(), w.To)
 	case StateOpen:
 		s := fmt.Sprintf("OPEN for %s (since %s): %s binaries emulating %s; `kup rollback` returns to %s, `kup controlplane complete` raises the emulated version to %s",
-			short(w.Age(now)), w.Opened.Local().Format(time.RFC3339), w.To, w.Emulated(), w.From, minorOf(w.To))
+			short(w.Age(now)), w.Opened.UTC().Format(time.RFC3339), w.To, w.Emulated(), w.From, minorOf(w.To))
 		if !w.SoakUntil.IsZero() {
 			if left := w.SoakUntil.Sub(now); left > 0 {
 				s += fmt.Sprintf("; soak ends in %s", short(left))
@@ -288,14 +288,14 @@ func (w *Window) Describe(now time.Time) string {
 		return s
 	case StateCompleting:
 		return fmt.Sprintf("completing since %s: step two is raising the emulated version to %s (no rollback any more); `kup controlplane complete` finishes it",
-			w.Raised.Local().Format(time.RFC3339), minorOf(w.To))
+			w.Raised.UTC().Format(time.RFC3339), minorOf(w.To))
 	case StateRollingBack:
 		return fmt.Sprintf("rolling back to %s (open for %s): `kup rollback` finishes it", w.From, short(w.Age(now)))
 	case StateClosed:
 		if w.Outcome == OutcomeRolledBack {
-			return fmt.Sprintf("closed: rolled back to %s at %s", w.From, w.Closed.Local().Format(time.RFC3339))
+			return fmt.Sprintf("closed: rolled back to %s at %s", w.From, w.Closed.UTC().Format(time.RFC3339))
 		}
-		return fmt.Sprintf("closed: completed at %s (%s emulating %s; a rollback now needs a snapshot restore)", w.Closed.Local().Format(time.RFC3339), w.To, minorOf(w.To))
+		return fmt.Sprintf("closed: completed at %s (%s emulating %s; a rollback now needs a snapshot restore)", w.Closed.UTC().Format(time.RFC3339), w.To, minorOf(w.To))
 	}
 	return "no rollback window"
 }
