@@ -4,20 +4,23 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/backup"
+	"github.com/kup-project/kup/internal/journal"
 	"github.com/kup-project/kup/internal/provider"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 )
 
 func newControlPlaneCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "controlplane", Short: "Control-plane operations"}
-	cmd.AddCommand(newControlPlaneUpgradeCommand())
+	cmd.AddCommand(newControlPlaneUpgradeCommand(), newControlPlaneCompleteCommand())
 	return cmd
 }
 
@@ -26,6 +29,7 @@ func newControlPlaneUpgradeCommand() *cobra.Command {
 	var providerName string
 	var ef etcdFlags
 	var flags *genericclioptions.ConfigFlags
+	var rs rollbackSafeFlags
 	cmd := &cobra.Command{
 		Use:   "upgrade --to VERSION",
 		Short: "Upgrade the control plane one minor at a time: etcd backup first, health gate between hops",
@@ -38,8 +42,18 @@ still within the version-skew policy. Nodes are not touched: a path that
 needs nodes rolled first is refused (see kup nodes upgrade).
 
 If a hop fails, kup says where it stopped, what runs now and what to do;
-running the same command again continues from there.`,
+running the same command again continues from there.
+
+With --rollback-safe (one minor, from v1.33 on; KEP-4330 compatibility
+versions) the upgrade takes two steps. Step one moves every component to
+the new binaries emulating the current minor (--emulated-version), so
+nothing the old binaries cannot read is written: the cluster is in its
+rollback window, and kup rollback returns to the old binaries with every
+object intact. Step two (kup controlplane complete, or by itself after
+--soak) raises the emulated version to the new minor and ends the window.`,
 		Example: `  kup controlplane upgrade --to v1.37.2
+  kup controlplane upgrade --to v1.37.2 --rollback-safe               # then: kup controlplane complete, or kup rollback
+  kup controlplane upgrade --to v1.37.2 --rollback-safe --soak 24h    # completes by itself after a day
   kup controlplane upgrade --to v1.37 --backup-dir /srv/backups
   kup controlplane upgrade --to v1.37.2 --skip-backup     # no way back`,
 		Args: cobra.NoArgs,
@@ -61,6 +75,20 @@ running the same command again continues from there.`,
 			if sp, ok := cp.(*sandboxprovider.ControlPlane); ok {
 				sp.Cluster.SetProgress(indent{cmd.ErrOrStderr()})
 			}
+			if rs.safe {
+				w := rs.action(cfg, cp)
+				w.To, w.SkipBackup, w.BackupDir, w.EncryptTo, w.Etcd = a.To, a.SkipBackup, a.BackupDir, a.EncryptTo, ef.endpoint()
+				w.GateTimeout = a.GateTimeout
+				w.ClusterName = kubeconfigClusterName(flags, cfg.Host)
+				w.AutoComplete = cmd.Flags().Changed("soak")
+				w.Progress = cmd.ErrOrStderr()
+				res, err := w.Open(cmd.Context())
+				action.WriteWindowResult(cmd.OutOrStdout(), res)
+				return resultError(err, false)
+			}
+			if cmd.Flags().Changed("soak") {
+				return usageError("--soak needs --rollback-safe")
+			}
 			a.Config, a.ControlPlane, a.Etcd = cfg, cp, ef.endpoint()
 			a.ClusterName = kubeconfigClusterName(flags, cfg.Host)
 			a.Progress = cmd.ErrOrStderr()
@@ -78,7 +106,66 @@ running the same command again continues from there.`,
 	f.StringArrayVar(&a.EncryptTo, "encrypt-to", nil, "encrypt the snapshot to this age recipient (age1… or an ssh public key); repeatable")
 	f.StringVar(&a.ReleasesFile, "releases", "", "release table file overriding the embedded one (JSON or YAML)")
 	f.DurationVar(&a.GateTimeout, "gate-timeout", 0, "deadline for the control plane to be healthy at each hop's version (default 5m)")
+	f.BoolVar(&rs.safe, "rollback-safe", false, "two steps with an emulated version (KEP-4330): a rollback window until the emulated version is raised (kup controlplane complete, kup rollback)")
+	f.DurationVar(&rs.soak, "soak", 0, "with --rollback-safe: keep the window open this long, then raise the emulated version (step two) without asking")
+	rs.addLock(cmd)
 	ef.add(cmd)
+	return cmd
+}
+
+// rollbackSafeFlags are the flags of the rollback-window commands.
+type rollbackSafeFlags struct {
+	safe    bool
+	soak    time.Duration
+	lockTTL time.Duration
+}
+
+func (f *rollbackSafeFlags) addLock(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
+}
+
+func (f *rollbackSafeFlags) action(cfg *rest.Config, cp provider.ControlPlane) *action.RollbackSafe {
+	return &action.RollbackSafe{Config: cfg, ControlPlane: cp, Soak: f.soak, LockTTL: f.lockTTL}
+}
+
+func newControlPlaneCompleteCommand() *cobra.Command {
+	var providerName string
+	var flags *genericclioptions.ConfigFlags
+	var rs rollbackSafeFlags
+	var gate time.Duration
+	cmd := &cobra.Command{
+		Use:   "complete",
+		Short: "End a rollback window: raise the emulated version to the new minor (step two)",
+		Long: `Step two of kup controlplane upgrade --rollback-safe: raises the emulated
+version of kube-apiserver, then kube-controller-manager, then
+kube-scheduler, to the new binaries' own minor (the order KEP-4330 requires:
+no component emulates a newer minor than the apiserver). From the first
+raised component on, kup rollback is no longer possible: only a snapshot
+restore goes back. Running it again after an interruption finishes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
+			}
+			cp, err := controlPlaneProvider(providerName, cfg.Host)
+			if err != nil {
+				return err
+			}
+			if sp, ok := cp.(*sandboxprovider.ControlPlane); ok {
+				sp.Cluster.SetProgress(indent{cmd.ErrOrStderr()})
+			}
+			w := rs.action(cfg, cp)
+			w.GateTimeout, w.Progress = gate, cmd.ErrOrStderr()
+			res, err := w.Complete(cmd.Context())
+			action.WriteWindowResult(cmd.OutOrStdout(), res)
+			return resultError(err, false)
+		},
+	}
+	flags = clusterFlags(cmd)
+	cmd.Flags().StringVar(&providerName, "provider", "", "how the control plane is run: sandbox (detected for clusters kup sandbox started)")
+	cmd.Flags().DurationVar(&gate, "gate-timeout", 0, "deadline for the control plane to be healthy after the step (default 5m)")
+	rs.addLock(cmd)
 	return cmd
 }
 

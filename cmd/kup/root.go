@@ -37,6 +37,7 @@ result, and survives being killed half-way.`,
 	root.AddCommand(newBackupCommand())
 	root.AddCommand(newRestoreCommand())
 	root.AddCommand(newSandboxHookCommand())
+	root.AddCommand(newRollbackCommand())
 	return root
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/kup-project/kup/internal/plan"
 	"github.com/kup-project/kup/internal/provider"
 	"github.com/kup-project/kup/internal/report"
+	"github.com/kup-project/kup/internal/rollbacksafe"
 	"github.com/kup-project/kup/internal/version"
 )
 
@@ -190,6 +191,15 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 	if len(path.Hops) > 0 {
 		h := path.Hops[0]
 		res.Backup.When = fmt.Sprintf("before hop 1 (control plane %s → %s)", h.From, h.To)
+	}
+	var caps *provider.Capabilities
+	provName := ""
+	if a.ControlPlane != nil {
+		c := a.ControlPlane.Capabilities()
+		caps, provName = &c, a.ControlPlane.Name()
+	}
+	for _, h := range path.Hops {
+		res.RollbackSafe = append(res.RollbackSafe, rollbacksafe.HopSafety(rollbacksafe.HopInput{Index: h.Index, From: h.From, To: h.To, Provider: provName, Capabilities: caps}))
 	}
 	if a.EtcdEndpoint != "" {
 		res.Backup.Endpoint = a.EtcdEndpoint

@@ -39,6 +39,17 @@ func (a *Status) Run(ctx context.Context) error {
 		return err
 	}
 	w := a.Out
+	// The rollback window outlives apply runs: shown whatever the run.
+	win, werr := LoadWindow(ctx, cs, a.Config.Host, a.JournalDir)
+	if werr != nil {
+		fmt.Fprintf(w, "Rollback window: unknown (%v)\n", werr)
+	} else if win != nil {
+		fmt.Fprintf(w, "Rollback window %s → %s: %s\n", win.From, win.To, win.Describe(now))
+	}
+	if j == nil && win != nil {
+		fmt.Fprintln(w, "No kup apply run is recorded for this cluster.")
+		return nil
+	}
 	if j == nil {
 		fmt.Fprintln(w, "No upgrade is recorded for this cluster.")
 		return nil

@@ -153,6 +153,9 @@ func (a *Applier) Run(ctx context.Context) (*report.UpgradeReport, error) {
 		defer cancel()
 		_ = lock.Release(rctx)
 	}()
+	if err := refuseInWindow(ctx, cs, a.Config.Host, o.JournalDir); err != nil {
+		return nil, err
+	}
 	a.store = &journal.Store{Client: cs, Cluster: a.Config.Host, LocalDir: o.JournalDir}
 	j, err := a.store.Load(ctx)
 	if err != nil {
@@ -824,4 +827,21 @@ func (a *Applier) healthy(ctx context.Context, v string) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// refuseInWindow stops an apply while a rollback window is open (kup
+// controlplane upgrade --rollback-safe): rolling kubelets to the new minor
+// would put them above the apiserver's emulated version (KEP-4330 skew)
+// and block `kup rollback`; the window ends first.
+func refuseInWindow(ctx context.Context, cs kubernetes.Interface, host, dir string) error {
+	st := &journal.Store{Client: cs, Cluster: host, LocalDir: dir, Name: journal.WindowName}
+	w, err := st.Load(ctx)
+	if err != nil || w == nil {
+		return err
+	}
+	switch w.Phase {
+	case "window-opening", "window-open", "window-completing", "window-rolling-back":
+		return fmt.Errorf("a rollback window %s → %s is recorded for this cluster (%s): end it with `kup controlplane complete` or `kup rollback` before kup apply (kup status shows it)", w.From, w.Target, w.Phase)
+	}
+	return nil
 }

@@ -37,6 +37,11 @@ const (
 	DataKey       = "journal.json"
 )
 
+// WindowName is the record of the rollback window (kup controlplane
+// upgrade --rollback-safe, kup rollback): a store of its own, since an
+// open window outlives the apply runs that come and go beside it.
+const WindowName = "kup-rollback-window"
+
 // Phases of a run.
 const (
 	PhasePreflight    = "preflight"
@@ -138,6 +143,10 @@ type Store struct {
 	LocalDir string
 	// Cluster identifies the cluster (its API URL) in file names.
 	Cluster string
+	// Name is the ConfigMap's name (default ConfigMapName). A store of
+	// another name keeps another record beside the upgrade's: the
+	// rollback window's (WindowName), which outlives any one run.
+	Name string
 
 	mu sync.Mutex
 	rv string // resourceVersion of the ConfigMap we last read or wrote
@@ -172,14 +181,25 @@ func (s *Store) LocalPath() (string, error) {
 		dir = filepath.Join(d, "journals")
 	}
 	sum := sha256.Sum256([]byte(s.Cluster))
-	return filepath.Join(dir, hex.EncodeToString(sum[:8])+".json"), nil
+	name := hex.EncodeToString(sum[:8])
+	if s.name() != ConfigMapName {
+		name += "-" + s.name()
+	}
+	return filepath.Join(dir, name+".json"), nil
+}
+
+func (s *Store) name() string {
+	if s.Name == "" {
+		return ConfigMapName
+	}
+	return s.Name
 }
 
 // Load returns the newer of the cluster's and the local journal, or nil
 // when neither exists. An unreachable cluster falls back to the local copy.
 func (s *Store) Load(ctx context.Context) (*Journal, error) {
 	var fromCluster, fromFile *Journal
-	cm, err := s.Client.CoreV1().ConfigMaps(Namespace).Get(ctx, ConfigMapName, metav1.GetOptions{})
+	cm, err := s.Client.CoreV1().ConfigMaps(Namespace).Get(ctx, s.name(), metav1.GetOptions{})
 	clusterErr := err
 	switch {
 	case err == nil:
@@ -189,7 +209,7 @@ func (s *Store) Load(ctx context.Context) (*Journal, error) {
 		if data := cm.Data[DataKey]; data != "" {
 			fromCluster = &Journal{}
 			if err := json.Unmarshal([]byte(data), fromCluster); err != nil {
-				return nil, fmt.Errorf("journal ConfigMap %s/%s is corrupt: %w (delete it to start over)", Namespace, ConfigMapName, err)
+				return nil, fmt.Errorf("journal ConfigMap %s/%s is corrupt: %w (delete it to start over)", Namespace, s.name(), err)
 			}
 		}
 		clusterErr = nil
@@ -251,7 +271,7 @@ func (s *Store) Save(ctx context.Context, j *Journal) error {
 	}
 	if err := s.saveCluster(ctx, data); err != nil {
 		if apierrors.IsConflict(err) {
-			return fmt.Errorf("journal ConfigMap %s/%s was changed by someone else: %w", Namespace, ConfigMapName, err)
+			return fmt.Errorf("journal ConfigMap %s/%s was changed by someone else: %w", Namespace, s.name(), err)
 		}
 		s.pending = true // mirrored locally; the cluster catches up later
 		return nil
@@ -275,10 +295,10 @@ func (s *Store) saveCluster(ctx context.Context, data []byte) error {
 		return err
 	}
 	if s.rv == "" {
-		cm, err := cms.Get(ctx, ConfigMapName, metav1.GetOptions{})
+		cm, err := cms.Get(ctx, s.name(), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			created, err := cms.Create(ctx, &corev1.ConfigMap{
-				ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "kup"}},
+				ObjectMeta: metav1.ObjectMeta{Name: s.name(), Namespace: Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "kup"}},
 				Data:       map[string]string{DataKey: string(data)},
 			}, metav1.CreateOptions{})
 			if err != nil {
@@ -293,7 +313,7 @@ func (s *Store) saveCluster(ctx context.Context, data []byte) error {
 		s.rv = cm.ResourceVersion
 	}
 	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: Namespace, ResourceVersion: s.rv, Labels: map[string]string{"app.kubernetes.io/managed-by": "kup"}},
+		ObjectMeta: metav1.ObjectMeta{Name: s.name(), Namespace: Namespace, ResourceVersion: s.rv, Labels: map[string]string{"app.kubernetes.io/managed-by": "kup"}},
 		Data:       map[string]string{DataKey: string(data)},
 	}
 	updated, err := cms.Update(ctx, cm, metav1.UpdateOptions{})
@@ -301,7 +321,7 @@ func (s *Store) saveCluster(ctx context.Context, data []byte) error {
 		// Our own earlier write may have landed while we saw an error (the
 		// apiserver restarting mid-request): if the stored copy is this
 		// run's, older than what we write, it is ours — take its version.
-		cur, gerr := cms.Get(ctx, ConfigMapName, metav1.GetOptions{})
+		cur, gerr := cms.Get(ctx, s.name(), metav1.GetOptions{})
 		if gerr != nil {
 			return err
 		}
@@ -322,7 +342,7 @@ func (s *Store) saveCluster(ctx context.Context, data []byte) error {
 
 // Discard deletes the journal from the cluster and the local mirror.
 func (s *Store) Discard(ctx context.Context) error {
-	err := s.Client.CoreV1().ConfigMaps(Namespace).Delete(ctx, ConfigMapName, metav1.DeleteOptions{})
+	err := s.Client.CoreV1().ConfigMaps(Namespace).Delete(ctx, s.name(), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting journal ConfigMap: %w", err)
 	}

@@ -37,6 +37,12 @@ type Capabilities struct {
 	// Rollback is true when the provider can return the control plane to
 	// the previous minor (only with emulated versions, or EKS's window).
 	Rollback bool `json:"rollback"`
+	// Emulation is true when the provider can start kube-apiserver,
+	// kube-controller-manager and kube-scheduler with --emulated-version
+	// (KEP-4330) and implements Emulator: the two-step, rollback-safe
+	// minor upgrade. kubeadm can, through the extraArgs of its
+	// ClusterConfiguration; managed clouds decide for themselves.
+	Emulation bool `json:"emulation,omitempty"`
 }
 
 // ControlPlane upgrades and reports on a cluster's control plane.
@@ -56,6 +62,32 @@ type ControlPlane interface {
 	// The error is for "could not judge at all"; a component that cannot
 	// be reached is a Problem, never a pass.
 	Health(ctx context.Context) (*Health, error)
+}
+
+// Emulator is a control-plane provider that can run the components'
+// binaries emulating an older minor (KEP-4330 compatibility versions,
+// `--emulated-version`), which is what makes a minor upgrade
+// rollback-safe. The caller decides the order; the provider moves one
+// component (every instance of it) at a time.
+type Emulator interface {
+	// RunComponent makes every instance of component (kube-apiserver,
+	// kube-controller-manager or kube-scheduler) run the binaries of
+	// version emulating the minor emulate ("1.36"; empty for the
+	// binary's own minor), and returns once each serves and reports both.
+	// An instance already running so is left alone.
+	RunComponent(ctx context.Context, component, version, emulate string) error
+	// Emulation reports every control-plane component instance's binary
+	// version and emulated version, as the instance itself reports them.
+	Emulation(ctx context.Context) ([]EmulatedComponent, error)
+}
+
+// EmulatedComponent is a component instance with the minor it emulates.
+type EmulatedComponent struct {
+	Component
+	// Emulated is the emulated version the instance reports ("1.36"):
+	// /version's emulationMajor.emulationMinor for the apiserver, the
+	// version_info metric's emulation label for the others.
+	Emulated string `json:"emulated"`
 }
 
 // Health is a control-plane provider's verdict at one moment.

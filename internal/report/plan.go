@@ -11,6 +11,7 @@ import (
 
 	"github.com/kup-project/kup/internal/checks"
 	"github.com/kup-project/kup/internal/plan"
+	"github.com/kup-project/kup/internal/rollbacksafe"
 	"github.com/kup-project/kup/internal/version"
 )
 
@@ -60,25 +61,28 @@ const (
 //	error        object  {code, message} when the plan could not be made
 //	apiRequests  int     API requests the reads made
 type Plan struct {
-	APIVersion  string                  `json:"apiVersion"`
-	Kind        string                  `json:"kind"`
-	Cluster     string                  `json:"cluster,omitempty"`
-	Taken       time.Time               `json:"taken,omitzero"`
-	From        string                  `json:"from,omitempty"`
-	To          string                  `json:"to,omitempty"`
-	Verdict     PlanVerdict             `json:"verdict"`
-	Path        *version.UpgradePath    `json:"path,omitempty"`
-	Findings    []checks.Finding        `json:"findings"`
-	Backup      *Backup                 `json:"backup,omitempty"`
-	Policy      plan.Policy             `json:"policy"`
-	Rollout     *plan.Plan              `json:"rollout,omitempty"`
-	NodesToRoll int                     `json:"nodesToRoll"`
-	Capacity    *checks.CapacitySummary `json:"capacity,omitempty"`
-	Addons      []checks.DetectedAddon  `json:"addons"`
-	Waived      []string                `json:"waived,omitempty"`
-	Warnings    []string                `json:"warnings,omitempty"`
-	Error       *ResultError            `json:"error,omitempty"`
-	Requests    int64                   `json:"apiRequests"`
+	APIVersion string               `json:"apiVersion"`
+	Kind       string               `json:"kind"`
+	Cluster    string               `json:"cluster,omitempty"`
+	Taken      time.Time            `json:"taken,omitzero"`
+	From       string               `json:"from,omitempty"`
+	To         string               `json:"to,omitempty"`
+	Verdict    PlanVerdict          `json:"verdict"`
+	Path       *version.UpgradePath `json:"path,omitempty"`
+	Findings   []checks.Finding     `json:"findings"`
+	Backup     *Backup              `json:"backup,omitempty"`
+	// RollbackSafe says per control-plane hop whether kup controlplane
+	// upgrade --rollback-safe can take it (a rollback window), and why.
+	RollbackSafe []rollbacksafe.HopVerdict `json:"rollbackSafe,omitempty"`
+	Policy       plan.Policy               `json:"policy"`
+	Rollout      *plan.Plan                `json:"rollout,omitempty"`
+	NodesToRoll  int                       `json:"nodesToRoll"`
+	Capacity     *checks.CapacitySummary   `json:"capacity,omitempty"`
+	Addons       []checks.DetectedAddon    `json:"addons"`
+	Waived       []string                  `json:"waived,omitempty"`
+	Warnings     []string                  `json:"warnings,omitempty"`
+	Error        *ResultError              `json:"error,omitempty"`
+	Requests     int64                     `json:"apiRequests"`
 }
 
 // PlanVerdict counts the findings by severity.
@@ -208,6 +212,17 @@ func (r *Plan) WriteTable(w io.Writer, opts PlanTableOptions) error {
 		b.WriteString("\n")
 		if r.Backup.Note != "" {
 			fmt.Fprintf(b, "  %s\n", r.Backup.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.RollbackSafe) > 0 {
+		fmt.Fprintf(b, "%sRollback-safe%s (kup controlplane upgrade --rollback-safe):\n", p.bold, p.reset)
+		for _, h := range r.RollbackSafe {
+			mark := "no "
+			if h.Safe {
+				mark = "yes"
+			}
+			fmt.Fprintf(b, "  hop %d %s → %s: %s  %s\n", h.Hop, h.From, h.To, mark, h.Reason)
 		}
 		b.WriteString("\n")
 	}

@@ -93,6 +93,11 @@ type State struct {
 	BinDir        string              `json:"binDir,omitempty"`
 	EmulatedFrom  string              `json:"emulatedVersion,omitempty"`
 	APIServerArgs []string            `json:"apiserverArgs,omitempty"`
+	// Emulated is the --emulated-version each control-plane component is
+	// (to be) started with, by component; a present empty value means
+	// none (the binary's own minor). A component without an entry
+	// emulates EmulatedFrom. See emulation.go.
+	Emulated map[string]string `json:"emulated,omitempty"`
 }
 
 // Ports are the loopback ports the sandbox's processes listen on.
@@ -375,12 +380,9 @@ func (c *Cluster) componentArgs(component string) []string {
 			"--cert-dir", filepath.Join(c.Dir, "pki", "apiserver"),
 		}
 		args = append(args, c.APIServerArgs...)
-		if c.EmulatedFrom != "" {
-			args = append(args, "--emulated-version", "kube="+c.EmulatedFrom)
-		}
-		return args
+		return append(args, c.emulationArgs(component)...)
 	case ControllerManager:
-		return []string{
+		return append([]string{
 			"--kubeconfig", c.Kubeconfig,
 			"--authentication-kubeconfig", c.Kubeconfig,
 			"--authorization-kubeconfig", c.Kubeconfig,
@@ -400,9 +402,9 @@ func (c *Cluster) componentArgs(component string) []string {
 			"--tls-cert-file", p.ServingCert, "--tls-private-key-file", p.ServingKey,
 			"--authorization-always-allow-paths", "/healthz,/readyz,/livez,/metrics",
 			"--profiling=false",
-		}
+		}, c.emulationArgs(component)...)
 	case Scheduler:
-		return []string{
+		return append([]string{
 			"--kubeconfig", c.Kubeconfig,
 			"--authentication-kubeconfig", c.Kubeconfig,
 			"--authorization-kubeconfig", c.Kubeconfig,
@@ -413,7 +415,7 @@ func (c *Cluster) componentArgs(component string) []string {
 			"--tls-cert-file", p.ServingCert, "--tls-private-key-file", p.ServingKey,
 			"--authorization-always-allow-paths", "/healthz,/readyz,/livez,/metrics",
 			"--profiling=false",
-		}
+		}, c.emulationArgs(component)...)
 	}
 	panic("unknown component " + component)
 }

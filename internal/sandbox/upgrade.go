@@ -87,17 +87,18 @@ func (c *Cluster) SetControlPlaneVersion(ctx context.Context, version string) er
 // none before the deadline is stopped and its old binary started again
 // (a *SwapError says so), and the remaining components are left alone.
 //
-// The new binaries are built (first use) before anything is stopped, so
-// a failed build leaves the cluster as it was. A component already
-// running at version is skipped, so calling it again after a failure
-// finishes the hop instead of restarting what already moved.
+// The components run without an emulated version afterwards (a plain
+// hop). The new binaries are built (first use) before anything is
+// stopped, so a failed build leaves the cluster as it was. A component
+// already running at version is skipped, so calling it again after a
+// failure finishes the hop instead of restarting what already moved.
 func (c *Cluster) UpgradeControlPlane(ctx context.Context, version string, opts UpgradeOptions) error {
 	dir, err := c.bins.Kubernetes(ctx, version)
 	if err != nil {
 		return fmt.Errorf("control plane to %s: %w", version, err)
 	}
 	for _, comp := range ControlPlaneComponents {
-		if p := c.Processes[comp]; p != nil && p.Version == version && p.Alive() {
+		if p := c.Processes[comp]; p != nil && p.Version == version && p.Alive() && argsEmulation(p.Args) == "" {
 			continue
 		}
 		bin := filepath.Join(dir, comp)
@@ -106,7 +107,7 @@ func (c *Cluster) UpgradeControlPlane(ctx context.Context, version string, opts 
 				bin = b
 			}
 		}
-		if err := c.swap(ctx, comp, bin, version, opts.readyTimeout()); err != nil {
+		if err := c.swap(ctx, comp, componentLaunch{bin: bin, version: version}, opts.readyTimeout()); err != nil {
 			return fmt.Errorf("control plane to %s: %w", version, err)
 		}
 	}
@@ -115,23 +116,29 @@ func (c *Cluster) UpgradeControlPlane(ctx context.Context, version string, opts 
 }
 
 // SwapComponent replaces one running control-plane component with bin at
-// version, putting the old binary back if the new one does not serve
-// within DefaultReadyTimeout (see UpgradeControlPlane).
+// version, keeping what it emulates, and puts the old binary back if the
+// new one does not serve within DefaultReadyTimeout (see
+// UpgradeControlPlane).
 func (c *Cluster) SwapComponent(ctx context.Context, component, bin, version string) error {
-	return c.swap(ctx, component, bin, version, DefaultReadyTimeout)
+	return c.swap(ctx, component, componentLaunch{bin: bin, version: version, emulate: c.emulation(component)}, DefaultReadyTimeout)
 }
 
+// componentLaunch is how a control-plane component is (to be) started:
+// its binary, the version it reports, the minor it emulates ("" none).
+type componentLaunch struct{ bin, version, emulate string }
+
 // swap stops the old process (waiting for it to exit: the port stays held
-// during graceful shutdown), starts bin and waits up to timeout for it to
-// serve at version; on failure it stops the new process and starts the
-// old binary again.
-func (c *Cluster) swap(ctx context.Context, component, bin, version string, timeout time.Duration) error {
-	var prev *launch
+// during graceful shutdown), starts next and waits up to timeout for it
+// to serve at its version and emulated version; on failure it stops the
+// new process and starts the old binary again, emulating what it did.
+func (c *Cluster) swap(ctx context.Context, component string, next componentLaunch, timeout time.Duration) error {
+	version := next.version
+	var prev *componentLaunch
 	if old := c.Processes[component]; old != nil {
 		if old.Binary != "" {
-			prev = &launch{bin: old.Binary, version: old.Version}
+			prev = &componentLaunch{bin: old.Binary, version: old.Version, emulate: argsEmulation(old.Args)}
 		}
-		c.progressf("stopping %s %s", component, old.Version)
+		c.progressf("stopping %s %s%s", component, old.Version, emulating(argsEmulation(old.Args)))
 		// kube-apiserver's graceful shutdown waits a full request timeout
 		// (60 s) for open connections here; nothing in a sandbox needs that
 		// drain, and all state is in etcd, so the grace period is short.
@@ -139,14 +146,22 @@ func (c *Cluster) swap(ctx context.Context, component, bin, version string, time
 			return fmt.Errorf("stopping %s %s: %w", component, old.Version, err)
 		}
 	}
-	c.progressf("starting %s %s", component, version)
+	// Recorded before the start: a kup killed from here on leaves a
+	// record that restarts the component as asked (EnsureRunning).
+	c.setEmulation(component, next.emulate)
+	c.progressf("starting %s %s%s", component, version, emulating(next.emulate))
 	sctx, cancel := context.WithTimeout(ctx, timeout)
-	err := c.startComponent(sctx, component, bin, version)
+	err := c.startComponent(sctx, component, next.bin, version)
+	if err == nil {
+		// Positive evidence of the emulated version too: a binary that
+		// ignored the flag must not pass for one that honours it.
+		err = c.waitEmulation(sctx, component, effectiveEmulation(version, next.emulate))
+	}
 	cancel()
 	if err == nil {
 		return c.save()
 	}
-	se := &SwapError{Component: component, Version: version, Timeout: timeout, Err: err}
+	se := &SwapError{Component: component, Version: version + emulating(next.emulate), Timeout: timeout, Err: err}
 	if p := c.Processes[component]; p != nil {
 		se.Log = p.Log
 	}
@@ -182,16 +197,25 @@ func (c *Cluster) swap(ctx context.Context, component, bin, version string, time
 		_ = c.save()
 		return se
 	}
-	c.progressf("%s %s did not become ready; putting %s %s back", component, version, component, prev.version)
+	c.progressf("%s %s did not become ready; putting %s %s%s back", component, version, component, prev.version, emulating(prev.emulate))
+	c.setEmulation(component, prev.emulate)
 	if rerr := c.startComponent(rctx, component, prev.bin, prev.version); rerr != nil {
 		se.RollbackErr = rerr
 	} else {
-		se.RolledBackTo = prev.version
+		se.RolledBackTo = prev.version + emulating(prev.emulate)
 	}
 	if serr := c.save(); serr != nil && se.RollbackErr == nil {
 		se.RollbackErr = fmt.Errorf("saving the sandbox state: %w", serr)
 	}
 	return se
+}
+
+// emulating is " emulating 1.36" for progress lines, "" for none.
+func emulating(e string) string {
+	if e == "" {
+		return ""
+	}
+	return " emulating " + e
 }
 
 // stopStarted stops a process this Cluster value started and returns

@@ -35,12 +35,15 @@ func (p *ControlPlane) Name() string { return "sandbox" }
 
 // Capabilities: the sandbox can install what the Go module proxy serves
 // of k8s.io/kubernetes (or what is already in the binary cache), and can
-// go back to an older binary on the same etcd only within a compatibility
-// window (issue "rollback-safe"), so Rollback is false for now.
+// start every component with --emulated-version (emulation.go), so it can
+// go back to the older binaries on the same etcd within a rollback window
+// (kup controlplane upgrade --rollback-safe, kup rollback).
 func (p *ControlPlane) Capabilities() provider.Capabilities {
 	return provider.Capabilities{
 		Installable:     servedVersions,
 		InstallableNote: "the sandbox builds k8s.io/kubernetes from the Go module proxy, so only versions the proxy serves can be installed",
+		Rollback:        true,
+		Emulation:       true,
 	}
 }
 

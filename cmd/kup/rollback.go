@@ -1,0 +1,61 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/kup-project/kup/internal/action"
+	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
+)
+
+func newRollbackCommand() *cobra.Command {
+	var providerName, backupDir string
+	var ef etcdFlags
+	var flags *genericclioptions.ConfigFlags
+	var rs rollbackSafeFlags
+	var gate time.Duration
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Return the control plane to the old minor during a rollback window",
+		Long: `During the rollback window of kup controlplane upgrade --rollback-safe
+(the new binaries emulating the old minor), returns kube-scheduler, then
+kube-controller-manager, then kube-apiserver to the old binaries, checks
+the control plane is healthy and every object in etcd is still there with
+its UID, and ends the window.
+
+After step two (kup controlplane complete) it refuses: the control plane
+may have stored objects the old binaries cannot read, so only a snapshot
+restore remains, and kup names the newest snapshot and what restoring it
+would lose. Running it again after an interruption finishes it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
+			}
+			cp, err := controlPlaneProvider(providerName, cfg.Host)
+			if err != nil {
+				return err
+			}
+			if sp, ok := cp.(*sandboxprovider.ControlPlane); ok {
+				sp.Cluster.SetProgress(indent{cmd.ErrOrStderr()})
+			}
+			w := rs.action(cfg, cp)
+			w.GateTimeout, w.Progress, w.BackupDir, w.Etcd = gate, cmd.ErrOrStderr(), backupDir, ef.endpoint()
+			w.ClusterName = kubeconfigClusterName(flags, cfg.Host)
+			res, err := w.Rollback(cmd.Context())
+			action.WriteWindowResult(cmd.OutOrStdout(), res)
+			return resultError(err, false)
+		},
+	}
+	flags = clusterFlags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&providerName, "provider", "", "how the control plane is run: sandbox (detected for clusters kup sandbox started)")
+	f.StringVar(&backupDir, "backup-dir", "", "where to look for snapshots when only a restore can go back (default <state dir>/backups/<cluster>)")
+	f.DurationVar(&gate, "gate-timeout", 0, "deadline for the control plane to be healthy at the old version (default 5m)")
+	rs.addLock(cmd)
+	ef.add(cmd)
+	return cmd
+}
