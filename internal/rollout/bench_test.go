@@ -95,8 +95,9 @@ type benchRun struct {
 	Strategy rollout.Strategy `json:"strategy"`
 	// Nodes rolled, and the nodes of the sandbox (more when a subset was
 	// rolled and the figures extrapolated).
-	Rolled, Nodes int
-	Makespan      time.Duration `json:"makespan"`
+	Rolled   int           `json:"rolled"`
+	Nodes    int           `json:"nodes"`
+	Makespan time.Duration `json:"makespan"`
 	// Extrapolated is the makespan scaled to all nodes (Rolled < Nodes).
 	Extrapolated time.Duration `json:"extrapolated,omitempty"`
 	Waves        int           `json:"waves"`
@@ -254,9 +255,13 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 		b.Fatal(err)
 	}
 	r := &rollout.Roller{Client: rcs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: *benchUpgradeTime}, Options: opts}
+	load := loadAverage()
 	b.StartTimer()
 	res, err := r.Run(ctx)
 	b.StopTimer()
+	// The machine is shared: say how busy it was, since every figure
+	// here is wall-clock time.
+	b.Logf("%s: load average %s at the start, %s at the end", strategy, load, loadAverage())
 	w.Stop()
 	if *benchRecord != "" {
 		record(b, strategy, res, events)
@@ -408,6 +413,15 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 		kup.Waves, kup.WidestWave, kup.Planned, kup.Bound.Waves, kup.WaveTime.Round(100*time.Millisecond), kup.Between.Round(100*time.Millisecond))
 	ratio := func(a, b time.Duration) float64 { return float64(a) / float64(b) }
 	fmt.Fprintf(&b, "kup / lower bound:   %.2f× (target ≤ 1.25)\n", ratio(kup.Makespan, lb))
+	// Where the distance to the bound comes from: more waves than the
+	// bound, and waves longer than one node alone plus pod readiness
+	// (drains of many nodes at once contend on the API server).
+	if kup.Bound.Waves > 0 && kup.Waves > 0 {
+		perWave := time.Duration(float64(kup.Makespan) / float64(kup.Waves))
+		fmt.Fprintf(&b, "  = %.2f (waves %d / %d) × %.2f (mean wave incl. gate %s / %s)\n",
+			float64(kup.Waves)/float64(kup.Bound.Waves), kup.Waves, kup.Bound.Waves,
+			ratio(perWave, perNode+podReady), perWave.Round(100*time.Millisecond), (perNode + podReady).Round(100*time.Millisecond))
+	}
 	if seq := runs[rollout.StrategySequential]; seq != nil {
 		fmt.Fprintf(&b, "sequential / kup:    %.2f× (target ≥ 10)\n", ratio(seq.fullMakespan(), kup.Makespan))
 	}
@@ -611,4 +625,13 @@ func (s *apiStats) String() string {
 			(st.total / time.Duration(st.n)).Round(100*time.Microsecond), st.max.Round(time.Millisecond))
 	}
 	return out.String()
+}
+
+// loadAverage is the 1-, 5- and 15-minute load average, or "unknown".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
