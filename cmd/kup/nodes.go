@@ -11,6 +11,7 @@ import (
 
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/drain"
+	"github.com/kup-project/kup/internal/plan"
 	"github.com/kup-project/kup/internal/provider"
 	execprovider "github.com/kup-project/kup/internal/provider/exec"
 	kubeadmprovider "github.com/kup-project/kup/internal/provider/kubeadm"
@@ -44,6 +45,7 @@ func (f *rolloutFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.maxUnavailable, "max-unavailable", "10%", "most nodes down at once: a count or a percentage of the nodes in scope")
 	fl.BoolVar(&f.zoneByZone, "zone-by-zone", false, "keep every wave inside one zone and finish a zone before the next")
+	fl.IntVar(&f.opts.Policy.BudgetRounds, "budget-rounds", 1, "how many times a wave may spend each PDB's budget, its drains waiting for replacement pods in between: 1 never waits; more means fewer, longer waves (worth it when pods get Ready much faster than a node upgrades); 0 lets kup choose after each wave from the measured node upgrade and pod readiness times")
 	fl.StringVarP(&f.selector, "selector", "l", "", "only roll nodes matching this label selector")
 	fl.StringVar(&f.upgrader, "upgrader", "", "how a node is upgraded: sandbox (kup sandbox clusters; the default there), exec (--exec-command) or kubeadm (the kubeadm runbook over SSH, see --ssh-*)")
 	fl.StringVar(&f.execCommand, "exec-command", "", "with --upgrader exec: command run per node, a Go template with {{.Node}} {{.Address}} {{.Version}}")
@@ -71,6 +73,12 @@ func (f *rolloutFlags) build(host string, needUpgrader bool) (rollout.Options, p
 	}
 	o.Policy.MaxUnavailable = mu
 	o.Policy.ZoneByZone = f.zoneByZone
+	if r := o.Policy.BudgetRounds; r < 0 || r > plan.MaxBudgetRounds {
+		return o, nil, usageError("--budget-rounds %d: want 0 (choose from measurements) or 1 to %d", r, plan.MaxBudgetRounds)
+	}
+	if o.Policy.BudgetRounds == 0 {
+		o.AutoBudgetRounds = true
+	}
 	if f.selector != "" {
 		sel, err := metav1.ParseToLabelSelector(f.selector)
 		if err != nil {

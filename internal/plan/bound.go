@@ -70,7 +70,7 @@ func (c *cluster) lowerBound(perNode, podReady time.Duration) Bound {
 		per := make([]tally, len(c.pdbs))
 		for _, ni := range workers {
 			for _, pc := range ni.pdbs {
-				if pc.pods > c.pdbs[pc.pdb].steady {
+				if pc.pods > c.pdbs[pc.pdb].perWave {
 					per[pc.pdb].alone++
 				} else {
 					per[pc.pdb].pods += pc.pods
@@ -82,15 +82,15 @@ func (c *cluster) lowerBound(perNode, podReady time.Duration) Bound {
 			if p.steady == 0 {
 				continue
 			}
-			w := t.alone + ceilDiv(t.pods, p.steady)
+			w := t.alone + ceilDiv(t.pods, p.perWave)
 			if w < 2 {
 				// One wave bounds nothing; listing every PDB would drown
 				// the terms that matter.
 				continue
 			}
-			detail := fmt.Sprintf("ceil(%d pods / %s per wave)", t.pods, plural(p.steady, "disruption"))
+			detail := fmt.Sprintf("ceil(%d pods / %s per wave)", t.pods, plural(p.perWave, "disruption"))
 			if t.alone > 0 {
-				detail = fmt.Sprintf("%d nodes holding more than %d, one wave each + %s", t.alone, p.steady, detail)
+				detail = fmt.Sprintf("%d nodes holding more than %d, one wave each + %s", t.alone, p.perWave, detail)
 			}
 			consider(Term{Name: "PDB " + p.key, Waves: w, Detail: detail})
 		}
@@ -152,7 +152,7 @@ func (c *cluster) pdbTerms(nodes []*nodeInfo) map[int]int {
 	per := map[int]*tally{}
 	for _, ni := range nodes {
 		for _, pc := range ni.pdbs {
-			b := c.pdbs[pc.pdb].steady
+			b := c.pdbs[pc.pdb].perWave
 			if b == 0 {
 				continue
 			}
@@ -170,7 +170,7 @@ func (c *cluster) pdbTerms(nodes []*nodeInfo) map[int]int {
 	}
 	out := make(map[int]int, len(per))
 	for i, t := range per {
-		out[i] = t.alone + ceilDiv(t.pods, c.pdbs[i].steady)
+		out[i] = t.alone + ceilDiv(t.pods, c.pdbs[i].perWave)
 	}
 	return out
 }

@@ -69,17 +69,23 @@ type pdbInfo struct {
 	// expectedPods - desiredHealthy. PlanWaves assumes budgets recover to
 	// it between waves (the executor waits for that).
 	steady int
+	// perWave is what one wave may take of the PDB: steady ×
+	// Policy.BudgetRounds (a drain spends the budget, waits for the
+	// replacements, spends it again).
+	perWave int
 	// live is status.disruptionsAllowed as listed; NextWave uses it.
 	live           int
 	expected       int32
 	desiredHealthy int32
 }
 
+// budget is what a wave starting now may take: the live budget plus the
+// later rounds at steady state (NextWave), or perWave (PlanWaves).
 func (p pdbInfo) budget(live bool) int {
 	if live {
-		return p.live
+		return p.live + p.perWave - p.steady
 	}
-	return p.steady
+	return p.perWave
 }
 
 // newCluster indexes in. Any policy error blocks every node named in
@@ -207,6 +213,7 @@ func (c *cluster) indexPDBs(in Input) {
 		c.pdbs = append(c.pdbs, pdbInfo{
 			key:            pdb.Namespace + "/" + pdb.Name,
 			steady:         max(steady, 0),
+			perWave:        max(steady, 0) * in.Policy.rounds(),
 			live:           max(int(st.DisruptionsAllowed), 0),
 			expected:       st.ExpectedPods,
 			desiredHealthy: st.DesiredHealthy,
@@ -348,7 +355,7 @@ func (c *cluster) priority() []string {
 	for _, ni := range c.info {
 		ni.score = 0
 		for _, pc := range ni.pdbs {
-			ni.score += float64(pc.pods) / float64(max(c.pdbs[pc.pdb].steady, 1))
+			ni.score += float64(pc.pods) / float64(max(c.pdbs[pc.pdb].perWave, 1))
 		}
 	}
 	names := slices.Sorted(maps.Keys(c.info))

@@ -55,6 +55,31 @@ func TestPlanWaves(t *testing.T) {
 			bound:  4, decidedBy: "PDB shop/cart",
 		},
 		{
+			// Two budget rounds: a wave may take two of cart's pods (its
+			// drains wait once for a replacement), so two waves, and the
+			// bound halves with them.
+			name:   "two budget rounds",
+			nodes:  []*v1.Node{worker("w1", "", 8), worker("w2", "", 8), worker("w3", "", 8), worker("w4", "", 8), worker("w5", "", 8)},
+			pods:   app("shop", "cart", 100, "w1", "w2", "w3", "w4"),
+			pdbs:   []*policyv1.PodDisruptionBudget{pdb("shop", "cart", 4, 3)},
+			policy: Policy{MaxUnavailable: count(5), Canary: noCanary(), BudgetRounds: 2},
+			want:   [][]string{{"w1", "w2", "w5"}, {"w3", "w4"}},
+			limits: []LimitKind{LimitPDB, LimitNoMoreNodes},
+			bound:  2, decidedBy: "PDB shop/cart",
+		},
+		{
+			// A node holding more than budget × rounds still drains alone
+			// for that PDB: with 2 rounds, w1's three pods exceed 2.
+			name:   "budget rounds: a node over budget × rounds goes alone for its PDB",
+			nodes:  []*v1.Node{worker("w1", "", 8), worker("w2", "", 8), worker("w3", "", 8)},
+			pods:   concat(app("shop", "cart", 100, "w1", "w1", "w1", "w2", "w3")),
+			pdbs:   []*policyv1.PodDisruptionBudget{pdb("shop", "cart", 5, 4)},
+			policy: Policy{MaxUnavailable: count(3), Canary: noCanary(), BudgetRounds: 2},
+			want:   [][]string{{"w1"}, {"w2", "w3"}},
+			limits: []LimitKind{LimitPDB, LimitNoMoreNodes},
+			bound:  2, decidedBy: "PDB shop/cart",
+		},
+		{
 			// PDB with 2 disruptions: two of its nodes per wave.
 			name:   "PDB with budget 2 pairs nodes",
 			nodes:  []*v1.Node{worker("w1", "", 8), worker("w2", "", 8), worker("w3", "", 8), worker("w4", "", 8)},
@@ -537,6 +562,9 @@ func TestPolicyValidate(t *testing.T) {
 		{"negative percent", Policy{MaxUnavailable: intstr.FromString("-5%")}, false},
 		{"bad selector", Policy{NodeSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}}, false},
 		{"order twice", Policy{Order: []string{"a", "b", "a"}}, false},
+		{"three budget rounds", Policy{BudgetRounds: 3}, true},
+		{"too many budget rounds", Policy{BudgetRounds: MaxBudgetRounds + 1}, false},
+		{"negative budget rounds", Policy{BudgetRounds: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,7 +54,21 @@ type Policy struct {
 	Order []string `json:"order,omitempty"`
 	// Canary makes the first worker wave a single node. nil means true.
 	Canary *bool `json:"canary,omitempty"`
+	// BudgetRounds is how many times a wave may spend a PDB's budget:
+	// 1 (or 0) takes at most what the PDB allows, so no drain waits;
+	// R lets a wave take R × the budget, its drains waiting R-1 times
+	// for the replacements to be Ready. Worth it when pods become Ready
+	// much faster than a node upgrades: a wait costs a pod's readiness,
+	// a wave more costs a node's upgrade. Never more than MaxBudgetRounds;
+	// 0 means 1.
+	BudgetRounds int `json:"budgetRounds,omitempty"`
 }
+
+// MaxBudgetRounds bounds Policy.BudgetRounds: beyond it a wave's drains
+// wait longer than most node upgrades take.
+const MaxBudgetRounds = 4
+
+func (p Policy) rounds() int { return min(max(p.BudgetRounds, 1), MaxBudgetRounds) }
 
 // CanaryEnabled reports whether the first worker wave is a single node.
 func (p Policy) CanaryEnabled() bool { return p.Canary == nil || *p.Canary }
@@ -70,6 +84,9 @@ func (p Policy) Validate() error {
 	}
 	if n := p.MaxUnavailable; (n.Type == intstr.Int && n.IntVal < 0) || (n.Type == intstr.String && len(n.StrVal) > 0 && n.StrVal[0] == '-') {
 		return fmt.Errorf("policy maxUnavailable %q: must not be negative", n.String())
+	}
+	if p.BudgetRounds < 0 || p.BudgetRounds > MaxBudgetRounds {
+		return fmt.Errorf("policy budgetRounds %d: want 1 to %d", p.BudgetRounds, MaxBudgetRounds)
 	}
 	seen := map[string]bool{}
 	for _, n := range p.Order {

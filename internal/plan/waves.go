@@ -205,11 +205,11 @@ func (c *cluster) pdbAllows(ni *nodeInfo, used map[int]int, live bool) (over []B
 		if live && p.live < p.steady {
 			now = " now"
 		}
-		if pc.pods > p.steady {
+		if pc.pods > p.perWave {
 			if used[pc.pdb] > 0 {
 				return nil, Limit{Kind: LimitPDB, PDB: p.key,
-					Reason: fmt.Sprintf("PDB %s: %s allowed, node %s holds %d and shares no wave with other nodes holding them",
-						p.key, plural(p.steady, "disruption"), ni.name, pc.pods)}, false
+					Reason: fmt.Sprintf("PDB %s: %s allowed%s, node %s holds %d and shares no wave with other nodes holding them",
+						p.key, plural(p.steady, "disruption"), c.roundsNote(), ni.name, pc.pods)}, false
 			}
 			if budget == 0 {
 				return nil, Limit{Kind: LimitPDB, PDB: p.key, Reason: fmt.Sprintf("PDB %s: 0 disruptions allowed%s", p.key, now)}, false
@@ -218,7 +218,7 @@ func (c *cluster) pdbAllows(ni *nodeInfo, used map[int]int, live bool) (over []B
 			continue
 		}
 		if used[pc.pdb]+pc.pods > budget {
-			return nil, Limit{Kind: LimitPDB, PDB: p.key, Reason: fmt.Sprintf("PDB %s: %s allowed%s", p.key, plural(budget, "disruption"), now)}, false
+			return nil, Limit{Kind: LimitPDB, PDB: p.key, Reason: fmt.Sprintf("PDB %s: %s allowed%s%s", p.key, plural(p.budget(live)-p.perWave+p.steady, "disruption"), now, c.roundsNote())}, false
 		}
 	}
 	return over, Limit{}, true
@@ -243,7 +243,7 @@ func (c *cluster) byUrgency(candidates []string) {
 		ni := c.info[n]
 		ni.urgency = 0
 		for _, pc := range ni.pdbs {
-			b := float64(max(c.pdbs[pc.pdb].steady, 1))
+			b := float64(max(c.pdbs[pc.pdb].perWave, 1))
 			ni.urgency += float64(pc.pods) / b * float64(need[pc.pdb]) / b
 		}
 	}
@@ -277,4 +277,13 @@ func plural(n int, what string) string {
 		return fmt.Sprintf("1 %s", what)
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// roundsNote says, in a limit's reason, that the wave spends budgets
+// more than once.
+func (c *cluster) roundsNote() string {
+	if r := c.policy.rounds(); r > 1 {
+		return fmt.Sprintf(" (× %d rounds per wave)", r)
+	}
+	return ""
 }

@@ -216,3 +216,64 @@ func assertCordoned(ctx context.Context, t *testing.T, c *sandbox.Cluster, want 
 		}
 	}
 }
+
+// TestRolloutAutoBudgetRounds: with AutoBudgetRounds, the canary wave
+// runs with one round (nothing measured yet); once a node upgrade (8 s)
+// and replacement readiness (about 1 s) have been measured, waves spend
+// budgets more than once, their drains waiting on 429s for the
+// replacements — and the watcher still sees no PDB violated.
+func TestRolloutAutoBudgetRounds(t *testing.T) {
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 20, Workloads: "default", PodReadyDelay: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cs := c.Client()
+	w, err := rollout.Watch(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rollout.Roller{
+		Client:   cs,
+		Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 8 * time.Second},
+		Options: rollout.Options{
+			Target:           "v1.37.2",
+			Policy:           plan.Policy{MaxUnavailable: intstr.FromString("50%")},
+			AutoBudgetRounds: true,
+			Drain:            drain.Options{DeleteEmptyDirData: true, Timeout: 3 * time.Minute},
+			Progress: func(e rollout.Event) {
+				t.Logf("%s wave=%d %s %s: %s", e.Time.Format("15:04:05.000"), e.Wave, e.Node, e.Step, e.Message)
+			},
+		},
+	}
+	res, err := r.Run(ctx)
+	w.Stop()
+	if err != nil {
+		t.Fatalf("rollout failed: %v", err)
+	}
+	if v := w.Violations(); len(v) > 0 {
+		t.Errorf("the watcher saw %d PDB violation(s): %+v", len(v), v)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Status.NodeInfo.KubeletVersion != "v1.37.2" || n.Spec.Unschedulable {
+			t.Errorf("node %s: kubelet %s, cordoned %v", n.Name, n.Status.NodeInfo.KubeletVersion, n.Spec.Unschedulable)
+		}
+	}
+	if len(res.Waves) == 0 || res.Waves[0].Rounds != 1 {
+		t.Fatalf("waves %+v: want the canary with 1 budget round", res.Waves)
+	}
+	most := 0
+	for _, wv := range res.Waves {
+		most = max(most, wv.Rounds)
+		if wv.Rounds < 1 || wv.Rounds > 3 {
+			t.Errorf("wave %d ran with %d budget rounds, want 1 to 3", wv.Index, wv.Rounds)
+		}
+	}
+	if most < 2 {
+		t.Errorf("no wave spent a budget twice although a node upgrade (8 s) far outlasts pod readiness (1 s): %+v", res.Waves)
+	}
+	t.Logf("%d waves (most rounds %d), %d evictions for %d pods (%.2f per pod), %d refusals, makespan %s",
+		len(res.Waves), most, res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals, res.Makespan.Round(time.Second))
+}
