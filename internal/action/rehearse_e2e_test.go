@@ -294,3 +294,62 @@ func eventually(t *testing.T, timeout time.Duration, f func() error) {
 		time.Sleep(2 * time.Second)
 	}
 }
+
+// TestRehearsalReadyDelays: a workload whose pods take longer to become
+// Ready in production takes as long in the twin (measured from the pods'
+// conditions, applied by the twin's kwok per workload).
+func TestRehearsalReadyDelays(t *testing.T) {
+	prod := sandboxtest.Start(t, sandbox.Options{Name: "prod", Version: "v1.35.4", Nodes: 6, Workloads: "default", PodReadyDelay: time.Second})
+	ctx := context.Background()
+	cs := prod.Client()
+	// checkout's pods take 6 s in production.
+	patch := []byte(`{"spec":{"template":{"metadata":{"annotations":{"` + sandbox.ReadyDelayAnnotation + `":"6s"}}}}}`)
+	if _, err := cs.AppsV1().Deployments("shop").Patch(ctx, "checkout", "application/strategic-merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, func() error {
+		d, err := cs.AppsV1().Deployments("shop").Get(ctx, "checkout", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas != 4 || d.Status.AvailableReplicas != 4 || d.Status.Replicas != 4 {
+			return fmt.Errorf("checkout rolling out: %+v", d.Status)
+		}
+		return nil
+	})
+	res := buildTwin(t, prod)
+	measured := res.Delays.ByWorkload
+	t.Logf("measured in production: checkout %s, frontend %s, cluster median %s over %d pods", measured["Deployment shop/checkout"], measured["Deployment shop/frontend"], res.Delays.Cluster, res.Delays.Measured)
+	if d := measured["Deployment shop/checkout"]; d < 5*time.Second || d > 20*time.Second {
+		t.Errorf("checkout measured at %s, want about 6s", d)
+	}
+	if d := measured["Deployment shop/frontend"]; d > 4*time.Second {
+		t.Errorf("frontend measured at %s, want about 1s", d)
+	}
+	// In the twin: the same delay, observed on the twin's own pods.
+	twinPods, err := res.Twin.Client().CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	for _, p := range twinPods.Items {
+		if strings.HasPrefix(p.Name, "checkout-") || strings.HasPrefix(p.Name, "frontend-") {
+			pods = append(pods, p)
+		}
+	}
+	rsOwners := map[string]string{}
+	rss, _ := res.Twin.Client().AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{})
+	for _, rs := range rss.Items {
+		for _, r := range rs.OwnerReferences {
+			rsOwners["ReplicaSet shop/"+rs.Name] = r.Kind + "/" + r.Name
+		}
+	}
+	inTwin := rehearse.ReadyDelays(pods, rsOwners, rehearse.DefaultDelayBounds).ByWorkload
+	t.Logf("observed in the twin: checkout %s, frontend %s", inTwin["Deployment shop/checkout"], inTwin["Deployment shop/frontend"])
+	if d := inTwin["Deployment shop/checkout"]; d < 5*time.Second {
+		t.Errorf("checkout's pods became Ready %s after scheduling in the twin, want at least the measured %s", d, measured["Deployment shop/checkout"])
+	}
+	if inTwin["Deployment shop/frontend"] >= inTwin["Deployment shop/checkout"] {
+		t.Errorf("frontend (%s) not faster than checkout (%s) in the twin", inTwin["Deployment shop/frontend"], inTwin["Deployment shop/checkout"])
+	}
+}
