@@ -5,14 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/rehearse"
 	"github.com/kup-project/kup/internal/sandbox"
+	"github.com/kup-project/kup/internal/version"
 )
 
 // Default bounds of what a rehearsal twin may hold on this machine: the
@@ -149,4 +156,114 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// ClusterFingerprint identifies a cluster beyond its address: the UID of
+// its kube-system namespace (what kubeadm, Cluster API and most tools use
+// as a cluster ID). One GET; nothing is written.
+func ClusterFingerprint(ctx context.Context, cfg *rest.Config) (string, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("identifying the cluster at %s (reading namespace kube-system): %w", cfg.Host, err)
+	}
+	return string(ns.UID), nil
+}
+
+// ReapplyOnTwin brings the twin's control plane to target if the apply did
+// not (a preflight blocker stops it before the hops; the manifests are
+// still worth checking), applies the afterHops manifests, then re-applies
+// every copied object's last-applied configuration as a dry run and
+// returns what the target apiserver refuses.
+func ReapplyOnTwin(ctx context.Context, tw *TwinResult, target string, afterHops []string, progress io.Writer) ([]rehearse.Failure, error) {
+	say := func(format string, args ...any) {
+		if progress != nil {
+			fmt.Fprintf(progress, format+"\n", args...)
+		}
+	}
+	cur, err := tw.Twin.ServerVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur != target {
+		from, err := version.Parse(cur)
+		if err != nil {
+			return nil, err
+		}
+		to, err := version.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		p, err := version.Path(from, to, version.DefaultReleases(), version.PathOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("the twin's control plane stayed at %s: %w", cur, err)
+		}
+		for _, h := range p.Hops {
+			say("twin control plane %s → %s (to re-apply the manifests at the target version)", h.From, h.To)
+			if err := tw.Twin.SetControlPlaneVersion(ctx, h.To.String()); err != nil {
+				return nil, err
+			}
+		}
+		cur = p.To.String()
+	}
+	dyn, err := dynamic.NewForConfig(tw.Twin.RESTConfig())
+	if err != nil {
+		return nil, err
+	}
+	disc := tw.Twin.Client().Discovery()
+	var refused []rehearse.Failure
+	if len(afterHops) > 0 {
+		refused = append(refused, applyFiles(ctx, disc, dyn, afterHops, say)...)
+	}
+	ms := rehearse.Manifests(tw.Source)
+	say("re-applying %d last-applied configuration(s) to kube-apiserver %s (dry run)", len(ms), cur)
+	got, err := rehearse.Reapply(ctx, disc, dyn, cur, ms)
+	return append(refused, got...), err
+}
+
+// applyFiles server-side applies manifests to the twin; what cannot be
+// read or is refused is returned.
+func applyFiles(ctx context.Context, disc discovery.DiscoveryInterface, dyn dynamic.Interface, paths []string, say func(string, ...any)) []rehearse.Failure {
+	var out []rehearse.Failure
+	for _, p := range paths {
+		files, err := manifestFiles(p)
+		if err != nil {
+			out = append(out, rehearse.Failure{Key: p, Reason: err.Error()})
+			continue
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				out = append(out, rehearse.Failure{Key: f, Reason: err.Error()})
+				continue
+			}
+			say("applying %s to the twin", f)
+			out = append(out, rehearse.ApplyDocuments(ctx, disc, dyn, f, data)...)
+		}
+	}
+	return out
+}
+
+func manifestFiles(p string) ([]string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{p}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ext := filepath.Ext(path); !d.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out, err
 }

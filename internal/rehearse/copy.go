@@ -64,6 +64,14 @@ const KupNamespace = "kup-system"
 // Placeholder marks every Secret the twin holds instead of a real one.
 const Placeholder = "rehearse.kup.dev/placeholder"
 
+// Skip reasons that are no difference between the twin and the real
+// cluster: the twin makes these itself.
+const (
+	reasonKup           = "kup's own journal and lock"
+	reasonAPIServerOwn  = "the twin's apiserver serves its own"
+	reasonControllerOwn = "published by the twin's own controller-manager"
+)
+
 // serverFields are metadata the apiserver owns; a create carrying them is
 // refused or would carry the real cluster's identity into the twin.
 var serverFields = []string{"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"}
@@ -73,7 +81,7 @@ var serverFields = []string{"uid", "resourceVersion", "generation", "creationTim
 // owner recreates it, it is a token, the apiserver makes its own, …).
 func Prepare(k Kind, obj *unstructured.Unstructured) (skip string) {
 	if obj.GetNamespace() == KupNamespace || (k.Kind == "Namespace" && obj.GetName() == KupNamespace) {
-		return "kup's own journal and lock"
+		return reasonKup
 	}
 	if ref := controller(obj); ref != "" && (k.Kind == "ReplicaSet" || k.Kind == "Job" || k.Kind == "Pod") {
 		return "recreated by its owner " + ref
@@ -92,7 +100,7 @@ func Prepare(k Kind, obj *unstructured.Unstructured) (skip string) {
 		unstructured.RemoveNestedField(obj.Object, "spec", "finalizers")
 	case "Service":
 		if obj.GetNamespace() == "default" && obj.GetName() == "kubernetes" {
-			return "the twin's apiserver serves its own"
+			return reasonAPIServerOwn
 		}
 		// The twin's service range need not be the real one's: let it
 		// allocate, except for headless services, which stay headless.
@@ -103,7 +111,7 @@ func Prepare(k Kind, obj *unstructured.Unstructured) (skip string) {
 		unstructured.RemoveNestedField(obj.Object, "spec", "healthCheckNodePort")
 	case "ConfigMap":
 		if obj.GetName() == "kube-root-ca.crt" {
-			return "published by the twin's own controller-manager"
+			return reasonControllerOwn
 		}
 	case "ServiceAccount":
 		unstructured.RemoveNestedField(obj.Object, "secrets")

@@ -34,7 +34,10 @@ func Differences(src *Source, b *Built, versionNote string, d Delays) []Differen
 	}
 	reasons := map[string]int{}
 	for _, s := range src.Skipped {
-		if strings.HasPrefix(s.Reason, "recreated by its owner") {
+		// What the twin's controllers recreate, or make of their own,
+		// is no difference.
+		if strings.HasPrefix(s.Reason, "recreated by its owner") ||
+			s.Reason == reasonKup || s.Reason == reasonAPIServerOwn || s.Reason == reasonControllerOwn {
 			continue
 		}
 		reasons[s.Reason]++
