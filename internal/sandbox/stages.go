@@ -425,6 +425,13 @@ spec:
       phase: Succeeded
 `
 
+// stagePodDelete removes a deleted pod after a second, as a kubelet does
+// once a container that exits on SIGTERM has stopped. Removing it at once
+// races the disruption controller: when it never sees the evicted pod
+// terminating, a StatefulSet pod recreated under the same name stays in
+// the PDB's disruptedPods for the controller's 2-minute timeout, and the
+// budget allows no disruption meanwhile — at random, which made two runs
+// of the same upgrade differ by minutes.
 const stagePodDelete = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -437,6 +444,8 @@ spec:
     matchExpressions:
     - key: '.metadata.deletionTimestamp'
       operator: 'Exists'
+  delay:
+    durationMilliseconds: 1000
   next:
     delete: true
 `
