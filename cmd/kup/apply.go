@@ -35,6 +35,7 @@ type applyFlags struct {
 	maxPlanAge     time.Duration
 	closeProgress  func()
 	rf             rolloutFlags
+	rehearsal      requireRehearsalFlags
 }
 
 func newApplyCommand() *cobra.Command {
@@ -84,6 +85,9 @@ changed on it) and kup stops (resumable).`,
 			if f.target == "" {
 				return usageError("--to is required (or a plan file saved by kup plan --save)")
 			}
+			if err := f.rehearsal.check(cmd, cfg); err != nil {
+				return err
+			}
 			a, err := buildApplier(cmd, cfg.Host, &f)
 			if err != nil {
 				return err
@@ -118,6 +122,7 @@ changed on it) and kup stops (resumable).`,
 	fl.BoolVar(&f.noColor, "no-color", false, "no colour in the live progress (also NO_COLOR)")
 	fl.DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
 	f.rf.add(cmd)
+	f.rehearsal.add(cmd)
 	return cmd
 }
 

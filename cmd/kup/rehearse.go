@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/journal"
@@ -192,4 +193,58 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// requireRehearsalFlags are kup apply's --require-rehearsal and its bounds.
+type requireRehearsalFlags struct {
+	require bool
+	maxAge  time.Duration
+	dir     string
+}
+
+func (r *requireRehearsalFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&r.require, "require-rehearsal", false, "refuse unless `kup rehearse` passed for this cluster, target and flags recently (see --rehearsal-max-age)")
+	fl.DurationVar(&r.maxAge, "rehearsal-max-age", rehearse.DefaultMaxAge, "with --require-rehearsal: how old the passing rehearsal may be")
+	fl.StringVar(&r.dir, "rehearsal-dir", "", "with --require-rehearsal: where kup rehearse wrote its reports (its --report-dir; default: the state dir's rehearsals/<cluster>/)")
+}
+
+// check refuses, before anything is changed, an apply that policy says
+// must be rehearsed first and was not (or not passing, or not this plan).
+func (r *requireRehearsalFlags) check(cmd *cobra.Command, cfg *rest.Config) error {
+	if !r.require {
+		return nil
+	}
+	ctx := cmd.Context()
+	fingerprint, err := action.ClusterFingerprint(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	dir := r.dir
+	if dir == "" {
+		state, err := journal.StateDir()
+		if err != nil {
+			return err
+		}
+		dir = filepath.Join(state, "rehearsals", fingerprint)
+	}
+	reports, err := rehearse.LoadReports(dir)
+	if err != nil {
+		return err
+	}
+	// A --rehearsal-dir may hold other clusters' rehearsals.
+	var mine []rehearse.Report
+	for _, rep := range reports {
+		if rep.Fingerprint == fingerprint {
+			mine = append(mine, rep)
+		}
+	}
+	to := cmd.Flags().Lookup("to").Value.String()
+	rep, err := rehearse.Require(mine, planHash(cmd), to, time.Now(), r.maxAge)
+	if err != nil {
+		return &codedError{code: exitError, err: fmt.Errorf("--require-rehearsal: %w (reports in %s); nothing was changed", err, dir)}
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "rehearsal of %s passed for this plan: predicted node makespan %s over %d wave(s)\n",
+		rep.Finished.Local().Format(time.RFC3339), rep.Prediction.Makespan.Round(time.Second), len(rep.Prediction.Waves))
+	return nil
 }

@@ -205,3 +205,71 @@ func TestRehearseFindsManifestsTheTargetRefuses(t *testing.T) {
 		t.Error("a Secret's last-applied value appears in the rehearsal's output")
 	}
 }
+
+// lastJSON decodes the last line of kup apply -o json (events stream
+// first, the report last).
+func lastJSON(t *testing.T, out string, v any) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), v); err != nil {
+		t.Fatalf("no report on the last line of kup apply -o json: %v\n%s", err, tail(out, 5))
+	}
+}
+
+func wavesOf(ws []rehearse.Wave) []int {
+	var out []int
+	for _, w := range ws {
+		out = append(out, len(w.Nodes))
+	}
+	return out
+}
+
+func upgradeWaves(ws []report.WaveRecord) []int {
+	var out []int
+	for _, w := range ws {
+		out = append(out, len(w.Nodes))
+	}
+	return out
+}
+
+// TestApplyRequiresAPassingRehearsal: with --require-rehearsal, kup apply
+// refuses (changing nothing) until a rehearsal of the same cluster, target
+// and flags has passed, then runs; the real makespan is logged against
+// the prediction.
+func TestApplyRequiresAPassingRehearsal(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("KUP_STATE_DIR", state)
+	prod := sandboxtest.Start(t, sandbox.Options{Name: "prod", StateDir: state, Version: "v1.35.4", Nodes: 6, Workloads: "default", PodReadyDelay: time.Second})
+	stopTwinAfter(t, state, "rehearsal")
+	kc := "--kubeconfig=" + prod.Kubeconfig
+	flags := []string{"--to", "v1.37.2", "--max-unavailable", "2", "--delete-emptydir-data", "--upgrade-time", "1s"}
+	at := func() string { v, _ := prod.ServerVersion(context.Background()); return v }
+
+	_, errOut, code := kupSplit(t, append([]string{"apply", kc, "--require-rehearsal"}, flags...)...)
+	if code != exitError || !strings.Contains(errOut, "never rehearsed") || at() != "v1.35.4" {
+		t.Fatalf("apply before any rehearsal: exit %d, production at %s:\n%s", code, at(), tail(errOut, 5))
+	}
+	out, errOut, code := kupSplit(t, append([]string{"rehearse", kc, "-o", "json"}, flags...)...)
+	rep := rehearsal(t, out)
+	if code != exitOK || !rep.Passed {
+		t.Fatalf("rehearse: exit %d, passed=%v (%s)\n%s", code, rep.Passed, rep.Reason, tail(errOut, 30))
+	}
+	other := []string{"apply", kc, "--require-rehearsal", "--to", "v1.37.2", "--max-unavailable", "3", "--delete-emptydir-data", "--upgrade-time", "1s"}
+	_, errOut, code = kupSplit(t, other...)
+	if code != exitError || !strings.Contains(errOut, "another plan") || at() != "v1.35.4" {
+		t.Fatalf("apply of another plan: exit %d, production at %s:\n%s", code, at(), tail(errOut, 5))
+	}
+	out, errOut, code = kupSplit(t, append([]string{"apply", kc, "--require-rehearsal", "-o", "json"}, flags...)...)
+	if code != exitOK || at() != "v1.37.2" {
+		t.Fatalf("apply after the rehearsal: exit %d, production at %s:\n%s", code, at(), tail(errOut, 20))
+	}
+	if !strings.Contains(errOut, "rehearsal of") {
+		t.Errorf("apply did not say which rehearsal it relied on:\n%s", tail(errOut, 5))
+	}
+	var real report.UpgradeReport
+	lastJSON(t, out, &real)
+	p := rep.Prediction
+	t.Logf("makespan: predicted %s, real %s (ratio %.2f); waves predicted %v, real %v; whole upgrade predicted %s",
+		p.Makespan.Round(time.Millisecond), real.Rollout.Makespan.Round(time.Millisecond), float64(real.Rollout.Makespan)/float64(p.Makespan),
+		wavesOf(p.Waves), upgradeWaves(real.Waves), p.Total.Round(time.Second))
+}
