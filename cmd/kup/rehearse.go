@@ -120,6 +120,7 @@ makespan and waves, and how the twin differs from the real cluster.
 			}
 			rep.Refused = refused
 			rep.FromUpgrade(up)
+			rep.MapToReal(tw.Source)
 			if rep.From == "" {
 				rep.From = tw.Source.Server
 			}

@@ -273,3 +273,78 @@ func TestApplyRequiresAPassingRehearsal(t *testing.T) {
 		p.Makespan.Round(time.Millisecond), real.Rollout.Makespan.Round(time.Millisecond), float64(real.Rollout.Makespan)/float64(p.Makespan),
 		wavesOf(p.Waves), upgradeWaves(real.Waves), p.Total.Round(time.Second))
 }
+
+// TestRehearsalPredictsProduction is issue 11's second acceptance item,
+// measured: the "production" sandbox (v1.35.4, 40 nodes, default
+// workloads and problems) is rehearsed to v1.37.2 with the problems
+// waived, then upgraded for real with the same flags. The figures —
+// makespan predicted and real, waves, blocked drains — are logged; the
+// test asserts what must not differ: the PDBs that blocked drains.
+func TestRehearsalPredictsProduction(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("KUP_STATE_DIR", state)
+	prod := sandboxtest.Start(t, sandbox.Options{Name: "prod", StateDir: state, Version: "v1.35.4", Nodes: 40, Workloads: "default", WithProblems: true, PodReadyDelay: 2 * time.Second})
+	stopTwinAfter(t, state, "rehearsal")
+	kc := "--kubeconfig=" + prod.Kubeconfig
+	flags := []string{"--to", "v1.37.2", "--waive", "KUP-NODE-001,KUP-PDB-001,KUP-PDB-002", "--max-unavailable", "20%", "--delete-emptydir-data", "--force",
+		"--upgrade-time", "2s", "--drain-timeout", "20s", "--on-drain-timeout", "skip-node", "--on-failure", "continue"}
+
+	start := time.Now()
+	out, errOut, code := kupSplit(t, append([]string{"rehearse", kc, "-o", "json"}, flags...)...)
+	rehearsalTook := time.Since(start)
+	rep := rehearsal(t, out)
+	t.Logf("rehearsal: exit %d in %s, outcome %s (%s)", code, rehearsalTook.Round(time.Second), rep.Outcome, rep.Reason)
+	if rep.Prediction.Makespan == 0 {
+		t.Fatalf("the rehearsal predicted nothing:\n%s", tail(errOut, 40))
+	}
+	start = time.Now()
+	out, errOut, code = kupSplit(t, append([]string{"apply", kc, "-o", "json"}, flags...)...)
+	realTook := time.Since(start)
+	var real report.UpgradeReport
+	lastJSON(t, out, &real)
+	t.Logf("real upgrade: exit %d in %s, outcome %s (%s)", code, realTook.Round(time.Second), real.Outcome, real.Reason)
+
+	var predicted rehearse.Report
+	predicted.FromUpgrade(&real)
+	p := rep.Prediction
+	t.Logf("node makespan: predicted %s, real %s (ratio %.2f); whole upgrade: predicted %s, real %s (ratio %.2f)",
+		p.Makespan.Round(time.Millisecond), real.Rollout.Makespan.Round(time.Millisecond), float64(real.Rollout.Makespan)/float64(p.Makespan),
+		p.Total.Round(time.Second), predicted.Prediction.Total.Round(time.Second), float64(predicted.Prediction.Total)/float64(p.Total))
+	t.Logf("waves: predicted %d %v, real %d %v", len(p.Waves), wavesOf(p.Waves), len(real.Waves), upgradeWaves(real.Waves))
+	pdbs := func(ds []rehearse.BlockedDrain) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.PDB)
+		}
+		slices.Sort(out)
+		return out
+	}
+	var realBlocked, predictedBlocked []string
+	for _, d := range predicted.BlockedDrains {
+		realBlocked = append(realBlocked, d.Node)
+	}
+	for _, d := range rep.BlockedDrains {
+		for _, n := range d.RealNodes {
+			if !slices.Contains(predictedBlocked, n) {
+				predictedBlocked = append(predictedBlocked, n)
+			}
+		}
+	}
+	slices.Sort(realBlocked)
+	slices.Sort(predictedBlocked)
+	t.Logf("blocked drains: rehearsal PDBs %v on real nodes %v; real upgrade PDBs %v on nodes %v", pdbs(rep.BlockedDrains), predictedBlocked, pdbs(predicted.BlockedDrains), realBlocked)
+	// A node blocked for two reasons reports one: the real upgrade may
+	// name fewer budgets than the twin (whose scheduler spread the pods
+	// differently), never another one.
+	for _, p := range pdbs(predicted.BlockedDrains) {
+		if !slices.Contains(pdbs(rep.BlockedDrains), p) {
+			t.Errorf("the real upgrade was blocked by PDB %s, which the rehearsal did not name (it named %v)", p, pdbs(rep.BlockedDrains))
+		}
+	}
+	if len(realBlocked) == 0 {
+		t.Error("production has problems but no drain was blocked")
+	}
+	if !slices.Equal(predictedBlocked, realBlocked) {
+		t.Errorf("the rehearsal predicted blocked drains on real nodes %v; the real upgrade blocked on %v", predictedBlocked, realBlocked)
+	}
+}

@@ -13,6 +13,11 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
 	"github.com/kup-project/kup/internal/report"
 )
 
@@ -61,9 +66,49 @@ type Report struct {
 // BlockedDrain is a node the twin could not drain, and the budget that
 // held it (empty when the reason was not a budget).
 type BlockedDrain struct {
-	Node   string `json:"node"`
-	PDB    string `json:"pdb,omitempty"`
-	Reason string `json:"reason"`
+	// Node is the twin's node. The twin's scheduler placed the pods, so
+	// the real cluster's nodes holding the budget's pods are RealNodes.
+	Node      string   `json:"node"`
+	PDB       string   `json:"pdb,omitempty"`
+	Reason    string   `json:"reason"`
+	RealNodes []string `json:"realNodes,omitempty"`
+}
+
+// MapToReal names, for each blocked drain, the real cluster's nodes that
+// run pods of its budget(s): the drains that will block in production.
+func (r *Report) MapToReal(src *Source) {
+	selectors := map[string]labels.Selector{}
+	for _, o := range src.Objects {
+		if o.Kind.Kind != "PodDisruptionBudget" {
+			continue
+		}
+		m, _, _ := unstructured.NestedMap(o.Obj.Object, "spec", "selector")
+		var ls metav1.LabelSelector
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ls); err != nil {
+			continue
+		}
+		if sel, err := metav1.LabelSelectorAsSelector(&ls); err == nil {
+			selectors[o.Obj.GetNamespace()+"/"+o.Obj.GetName()] = sel
+		}
+	}
+	for i := range r.BlockedDrains {
+		b := &r.BlockedDrains[i]
+		nodes := map[string]bool{}
+		for _, pdb := range strings.Split(b.PDB, ", ") {
+			ns, _, _ := strings.Cut(pdb, "/")
+			sel, ok := selectors[pdb]
+			if !ok {
+				continue
+			}
+			for j := range src.Pods {
+				p := &src.Pods[j]
+				if p.Namespace == ns && p.Spec.NodeName != "" && p.DeletionTimestamp == nil && sel.Matches(labels.Set(p.Labels)) {
+					nodes[p.Spec.NodeName] = true
+				}
+			}
+		}
+		b.RealNodes = sortedKeys(nodes)
+	}
 }
 
 // Prediction is what the rehearsal predicts for the real upgrade.
@@ -86,7 +131,14 @@ type Wave struct {
 
 var generatedPodRE = regexp.MustCompile(`^(Pod [^/]+/.+?)(-[0-9a-f]{6,10})?-[a-z0-9]{5}$`)
 
-var pdbRE = regexp.MustCompile(`blocked by PDB (\S+?):`)
+// pdbREs find the budget(s) in a blocked drain's reason: the drainer's
+// ("blocked by PDB ns/name:") and the wave planner's ("PDB ns/name allows
+// 0 disruptions…", "matched by PDBs ns/a, ns/b;").
+var pdbREs = []*regexp.Regexp{
+	regexp.MustCompile(`blocked by PDB (\S+?):`),
+	regexp.MustCompile(`^PDB (\S+) (?:allows 0|has no status)`),
+	regexp.MustCompile(`matched by PDBs (.+?); the eviction API`),
+}
 
 // FromUpgrade fills the verdict, blockers, blocked drains and prediction
 // from the twin's upgrade report.
@@ -108,8 +160,11 @@ func (r *Report) FromUpgrade(up *report.UpgradeReport) {
 			continue
 		}
 		b := BlockedDrain{Node: n.Node, Reason: n.Reason}
-		if m := pdbRE.FindStringSubmatch(n.Reason); m != nil {
-			b.PDB = m[1]
+		for _, re := range pdbREs {
+			if m := re.FindStringSubmatch(n.Reason); m != nil {
+				b.PDB = m[1]
+				break
+			}
 		}
 		r.BlockedDrains = append(r.BlockedDrains, b)
 	}
@@ -148,7 +203,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		if pdb == "" {
 			pdb = "(no single budget)"
 		}
-		fmt.Fprintf(&b, "- node %s, PDB %s: %s\n", d.Node, pdb, d.Reason)
+		real := ""
+		if len(d.RealNodes) > 0 {
+			real = " — in the real cluster its pods run on " + strings.Join(d.RealNodes, ", ")
+		}
+		fmt.Fprintf(&b, "- PDB %s (twin node %s%s): %s\n", pdb, d.Node, real, d.Reason)
 	}
 	section("Manifests the target version refuses", len(r.Refused))
 	for _, f := range r.Refused {

@@ -6,6 +6,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/kup-project/kup/internal/report"
 )
 
@@ -37,6 +41,8 @@ func TestFromUpgrade(t *testing.T) {
 			{Node: "n4", Outcome: "failed", Reason: "draining node n4: pod problems/singleton-abc blocked by PDB problems/singleton: timed out after 20s"},
 			{Node: "n5", Outcome: "failed", Reason: "draining node n5: pod problems/double-covered-x: the Eviction API refuses it: …"},
 			{Node: "n6", Outcome: "failed", Reason: "node n6 not Ready at v1.37.2 after 10m"},
+			{Node: "n7", Outcome: "not-started", Reason: "PDB problems/singleton allows 0 disruptions even with all its pods healthy (1 expected, 1 must stay healthy); the drain would wait for ever — add replicas or relax the PDB"},
+			{Node: "n8", Outcome: "not-started", Reason: "pod problems/dc-x is matched by PDBs problems/dc-a, problems/dc-b; the eviction API refuses to evict a pod with more than one PDB (HTTP 500), so the drain cannot finish — make the selectors disjoint"},
 		},
 	}
 	up.Rollout.Makespan = 50 * time.Second
@@ -48,7 +54,7 @@ func TestFromUpgrade(t *testing.T) {
 	if ids := BlockerIDs(r.Blockers); !slices.Equal(ids, []string{"KUP-NODE-001 "}) {
 		t.Errorf("blockers %v: want the one not waived", ids)
 	}
-	want := []BlockedDrain{{Node: "n4", PDB: "problems/singleton"}, {Node: "n5"}}
+	want := []BlockedDrain{{Node: "n4", PDB: "problems/singleton"}, {Node: "n5"}, {Node: "n7", PDB: "problems/singleton"}, {Node: "n8", PDB: "problems/dc-a, problems/dc-b"}}
 	if len(r.BlockedDrains) != len(want) {
 		t.Fatalf("blocked drains %+v, want %+v", r.BlockedDrains, want)
 	}
@@ -63,7 +69,7 @@ func TestFromUpgrade(t *testing.T) {
 	}
 	var b strings.Builder
 	_ = r.WriteText(&b)
-	for _, s := range []string{"FAILED", "node n4, PDB problems/singleton", "wave 2: 2 node(s) in 30s — PDB shop/cart"} {
+	for _, s := range []string{"FAILED", "PDB problems/singleton (twin node n4)", "wave 2: 2 node(s) in 30s — PDB shop/cart"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("text report lacks %q:\n%s", s, b.String())
 		}
@@ -78,5 +84,27 @@ func TestFromUpgrade(t *testing.T) {
 	r.FromUpgrade(up)
 	if !r.Passed {
 		t.Error("a succeeded upgrade with nothing refused passes")
+	}
+}
+
+func TestMapToReal(t *testing.T) {
+	pdb := func(name string, sel map[string]any) Object {
+		return Object{Kind: kind("PodDisruptionBudget"), Obj: &unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": name, "namespace": "p"}, "spec": map[string]any{"selector": map[string]any{"matchLabels": sel}}}}}
+	}
+	podOn := func(name, node string, l map[string]string) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "p", Labels: l}, Spec: corev1.PodSpec{NodeName: node}}
+	}
+	src := &Source{
+		Objects: []Object{pdb("single", map[string]any{"app": "single"}), pdb("dc-a", map[string]any{"app": "dc"}), pdb("dc-b", map[string]any{"app": "dc"})},
+		Pods: []corev1.Pod{podOn("single-1", "node-9", map[string]string{"app": "single"}), podOn("dc-1", "node-25", map[string]string{"app": "dc"}),
+			podOn("dc-2", "node-29", map[string]string{"app": "dc"}), podOn("other", "node-1", map[string]string{"app": "x"})},
+	}
+	r := Report{BlockedDrains: []BlockedDrain{{Node: "node-12", PDB: "p/single"}, {Node: "node-0", PDB: "p/dc-a, p/dc-b"}, {Node: "node-3"}}}
+	r.MapToReal(src)
+	for i, want := range [][]string{{"node-9"}, {"node-25", "node-29"}, nil} {
+		if !slices.Equal(r.BlockedDrains[i].RealNodes, want) {
+			t.Errorf("drain %d: real nodes %v, want %v", i, r.BlockedDrains[i].RealNodes, want)
+		}
 	}
 }
