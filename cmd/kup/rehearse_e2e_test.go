@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -183,12 +184,42 @@ func TestRehearseFindsManifestsTheTargetRefuses(t *testing.T) {
 	if _, err := prod.Client().CoreV1().Secrets("shop").Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Two Services, then a quota of one: production holds what the twin,
+	// which writes the quota first, refuses. The rehearsal names it and
+	// goes on.
+	cs := prod.Client()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "quota"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"svc-a", "svc-b"} {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "quota"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+		if _, err := cs.CoreV1().Services("quota").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rq := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "one-service", Namespace: "quota"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceServices: resource.MustParse("1")}}}
+	if _, err := cs.CoreV1().ResourceQuotas("quota").Create(ctx, rq, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Too large for the bounds given: refused before any twin starts,
+	// saying how large and what to do.
+	out, errOut, code := kupSplit(t, "rehearse", "--kubeconfig="+prod.Kubeconfig, "--to", "v1.37.2", "--max-twin-nodes", "2")
+	_ = out
+	if code != exitUsage || !strings.Contains(errOut, "4 nodes") || !strings.Contains(errOut, "--node-sample") || !strings.Contains(errOut, "--namespaces") {
+		t.Errorf("too large: exit %d, want %d naming the size and --namespaces/--node-sample:\n%s", code, exitUsage, tail(errOut, 5))
+	}
+	if _, err := sandbox.Load(state, "rehearsal"); err == nil {
+		t.Error("a twin was started for a cluster too large to rehearse")
+	}
+
 	after := filepath.Join(t.TempDir(), "crds-after.json")
 	if err := os.WriteFile(after, []byte(strings.Replace(gadgetCRD, "%s", "false", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
-	out, errOut, code := kupSplit(t, "rehearse", "--kubeconfig="+prod.Kubeconfig, "--to", "v1.37.2", "-o", "json", "--upgrade-time", "1s",
+	out, errOut, code = kupSplit(t, "rehearse", "--kubeconfig="+prod.Kubeconfig, "--to", "v1.37.2", "-o", "json", "--upgrade-time", "1s",
 		"--delete-emptydir-data", "--apply-after-hops", after)
 	rep := rehearsal(t, out)
 	t.Logf("exit %d, outcome %s (%s), refused %v, makespan %s in %d waves", code, rep.Outcome, rep.Reason, rep.Refused, rep.Prediction.Makespan, len(rep.Prediction.Waves))
@@ -200,6 +231,13 @@ func TestRehearseFindsManifestsTheTargetRefuses(t *testing.T) {
 	}
 	if rep.Passed || code != exitError {
 		t.Errorf("passed=%v exit %d: a refused manifest fails the rehearsal (exit %d)", rep.Passed, code, exitError)
+	}
+	var refusedService bool
+	for _, f := range rep.NotWritten {
+		refusedService = refusedService || strings.HasPrefix(f.Key, "Service quota/")
+	}
+	if !refusedService {
+		t.Errorf("not written = %+v, want a Service in namespace quota named", rep.NotWritten)
 	}
 	if strings.Contains(out+errOut, "CANARY-last-applied") {
 		t.Error("a Secret's last-applied value appears in the rehearsal's output")
