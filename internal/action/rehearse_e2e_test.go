@@ -353,3 +353,45 @@ func TestRehearsalReadyDelays(t *testing.T) {
 		t.Errorf("frontend (%s) not faster than checkout (%s) in the twin", inTwin["Deployment shop/frontend"], inTwin["Deployment shop/checkout"])
 	}
 }
+
+// TestRehearsalOfAPart: --namespaces and --node-sample rehearse a part of
+// a cluster, and the report says so.
+func TestRehearsalOfAPart(t *testing.T) {
+	prod := sandboxtest.Start(t, sandbox.Options{Name: "prod", Version: "v1.35.4", Nodes: 12, Workloads: "default", PodReadyDelay: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b := &action.TwinBuild{Config: prod.RESTConfig(), Name: "twin", StateDir: t.TempDir(), DieWithParent: true, Progress: testWriter{t},
+		Namespaces: []string{"data"}, NodeSample: 6, SettleTimeout: time.Minute}
+	res, err := b.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = res.Twin.StopContext(context.Background()) })
+	twin := res.Twin.Client()
+	nodes, _ := twin.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	zones := map[string]int{}
+	for _, n := range nodes.Items {
+		zones[n.Labels["topology.kubernetes.io/zone"]]++
+	}
+	if len(nodes.Items) != 6 || len(zones) != 3 {
+		t.Errorf("twin nodes: %d over zones %v, want 6 over 3 zones", len(nodes.Items), zones)
+	}
+	deps, _ := twin.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	for _, d := range deps.Items {
+		if d.Namespace != "data" {
+			t.Errorf("deployment %s/%s copied outside --namespaces data", d.Namespace, d.Name)
+		}
+	}
+	if len(deps.Items) == 0 {
+		t.Error("no deployment of namespace data in the twin")
+	}
+	var said []string
+	for _, d := range res.Differences {
+		if strings.Contains(d.What, "node sample: 6 of the 12 nodes") || strings.Contains(d.What, "namespaces limited to data") {
+			said = append(said, d.What)
+		}
+	}
+	if len(said) != 2 {
+		t.Errorf("differences %+v: want the node sample and the namespace scope named", res.Differences)
+	}
+}
