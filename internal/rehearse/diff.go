@@ -63,6 +63,10 @@ func Differences(src *Source, b *Built, versionNote string, d Delays) []Differen
 		"a webhook that refuses or slows pods in the real cluster does not in the twin")
 	add("simulated kubelets (kwok): containers do not run; pods stop at once and become Ready after the measured delay",
 		"termination grace periods, preStop hooks and image pulls take no time in the twin")
+	if len(d.ByWorkload) > 0 {
+		add("the twin's pod templates carry a ready-delay annotation ("+ReadyDelayAnnotation+")",
+			"their pod-template hashes, and so generated pod names, differ from the real cluster's")
+	}
 	if d.Measured == 0 {
 		add("no Ready pod to measure the ready delay from", "the twin's pods become Ready at once: drains are faster than in the real cluster")
 	} else {
