@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -235,15 +236,25 @@ func workloadShapes(t *testing.T, cs kubernetes.Interface) map[string]string {
 		t.Fatal(err)
 	}
 	// Two PDBs over the same pods: the disruption controller gives up on
-	// one of them, and which one is not deterministic — compare the
-	// statuses of budgets with the same selector as a set.
-	statuses := map[string][]string{}
+	// one of them — which one is not deterministic, and the one it gave
+	// up on keeps the status of whenever it last synced. Compare the
+	// statuses of budgets with the same selector as a set, and only the
+	// expected pods when there are several.
+	statuses := map[string][]policyv1.PodDisruptionBudget{}
 	for _, p := range pdbs.Items {
 		out["PDB "+p.Namespace+"/"+p.Name] = fmt.Sprintf("min=%v max=%v selector=%v", p.Spec.MinAvailable, p.Spec.MaxUnavailable, p.Spec.Selector.MatchLabels)
 		k := fmt.Sprintf("PDB statuses %s %v", p.Namespace, p.Spec.Selector.MatchLabels)
-		statuses[k] = append(statuses[k], fmt.Sprintf("expected=%d healthy=%d allowed=%d", p.Status.ExpectedPods, p.Status.CurrentHealthy, p.Status.DisruptionsAllowed))
+		statuses[k] = append(statuses[k], p)
 	}
-	for k, v := range statuses {
+	for k, ps := range statuses {
+		var v []string
+		for _, p := range ps {
+			if len(ps) > 1 {
+				v = append(v, fmt.Sprintf("expected=%d", p.Status.ExpectedPods))
+			} else {
+				v = append(v, fmt.Sprintf("expected=%d healthy=%d allowed=%d", p.Status.ExpectedPods, p.Status.CurrentHealthy, p.Status.DisruptionsAllowed))
+			}
+		}
 		sort.Strings(v)
 		out[k] = strings.Join(v, "; ")
 	}
