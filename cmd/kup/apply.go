@@ -39,6 +39,7 @@ type applyFlags struct {
 	// provider is --provider; cfg the cluster, for providers that need it.
 	provider string
 	cfg      *rest.Config
+	rehearsal      requireRehearsalFlags
 }
 
 func newApplyCommand() *cobra.Command {
@@ -93,6 +94,9 @@ changed on it) and kup stops (resumable).`,
 				f.rf.upgrader = "kubeadm"
 			}
 			defer f.rf.ssh.close()
+			if err := f.rehearsal.check(cmd, cfg); err != nil {
+				return err
+			}
 			a, err := buildApplier(cmd, cfg.Host, &f)
 			if err != nil {
 				return err
@@ -128,6 +132,7 @@ changed on it) and kup stops (resumable).`,
 	fl.DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
 	fl.StringVar(&f.provider, "provider", "", "control-plane provider: sandbox (kup sandbox clusters; detected) or kubeadm (the kubeadm runbook over SSH, see --ssh-*)")
 	f.rf.add(cmd)
+	f.rehearsal.add(cmd)
 	return cmd
 }
 

@@ -35,6 +35,7 @@ result, and survives being killed half-way.`,
 	root.AddCommand(newPlanCommand())
 	root.AddCommand(newControlPlaneCommand())
 	root.AddCommand(newBackupCommand())
+	root.AddCommand(newRehearseCommand())
 	root.AddCommand(newRestoreCommand())
 	root.AddCommand(newSandboxHookCommand())
 	root.AddCommand(newRollbackCommand())

@@ -16,6 +16,9 @@ const (
 	KubeletStoppedAnnotation = "sandbox.kup.dev/kubelet-stopped"
 	// CrashLoopAnnotation on a pod (template) makes its containers crash-loop.
 	CrashLoopAnnotation = "sandbox.kup.dev/crash-loop"
+	// ReadyDelayAnnotation on a pod overrides the sandbox's pod ready
+	// delay for that pod (a Go duration, "2.5s").
+	ReadyDelayAnnotation = "sandbox.kup.dev/ready-delay"
 	// SandboxLabel is on every object the sandbox seeds.
 	SandboxLabel = "sandbox.kup.dev/seeded"
 )
@@ -23,7 +26,7 @@ const (
 // kwokStages returns kwok's Stage configuration for the sandbox. They are
 // kwok's own stages (kustomize/stage/node/fast, node/heartbeat-with-lease,
 // pod/fast in sigs.k8s.io/kwok v0.8.0) with three changes:
-//   - pods become Ready after podReadyDelay, so PodDisruptionBudgets bite as
+//   - pods become Ready after podReadyDelay (or their ReadyDelayAnnotation), so PodDisruptionBudgets bite as
 //     they would with real containers;
 //   - a node annotated KubeletStoppedAnnotation goes NotReady and is not
 //     re-initialised until the annotation goes, so an "upgrade" can take the
@@ -32,10 +35,11 @@ const (
 //     the annotation is what makes the node come back at that version);
 //   - a pod annotated CrashLoopAnnotation reports CrashLoopBackOff.
 func kwokStages(podReadyDelay time.Duration) string {
-	delay := ""
-	if podReadyDelay > 0 {
-		delay = fmt.Sprintf("  delay:\n    durationMilliseconds: %d\n", podReadyDelay.Milliseconds())
-	}
+	// A pod annotated ReadyDelayAnnotation takes that long instead (a
+	// rehearsal twin gives each workload the delay measured in the real
+	// cluster); kwok falls back to durationMilliseconds without it.
+	delay := fmt.Sprintf("  delay:\n    durationMilliseconds: %d\n    durationFrom:\n      jq:\n        expression: '.metadata.annotations[\"%s\"]'\n",
+		podReadyDelay.Milliseconds(), ReadyDelayAnnotation)
 	return strings.Join([]string{
 		stageNodeInitialize,
 		stageNodeKubeletStopped,
@@ -421,6 +425,13 @@ spec:
       phase: Succeeded
 `
 
+// stagePodDelete removes a deleted pod after a second, as a kubelet does
+// once a container that exits on SIGTERM has stopped. Removing it at once
+// races the disruption controller: when it never sees the evicted pod
+// terminating, a StatefulSet pod recreated under the same name stays in
+// the PDB's disruptedPods for the controller's 2-minute timeout, and the
+// budget allows no disruption meanwhile — at random, which made two runs
+// of the same upgrade differ by minutes.
 const stagePodDelete = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -433,6 +444,8 @@ spec:
     matchExpressions:
     - key: '.metadata.deletionTimestamp'
       operator: 'Exists'
+  delay:
+    durationMilliseconds: 1000
   next:
     delete: true
 `

@@ -169,3 +169,18 @@ func servedVersions(v string) bool {
 	}
 	return served["v"+strings.TrimPrefix(v, "v")]
 }
+
+// ServedVersions lists the k8s.io/kubernetes versions the sandbox can
+// install (what the Go module proxy serves), or nil when the proxy could
+// not be asked.
+func ServedVersions() []string {
+	servedVersions("")
+	if served == nil {
+		return nil
+	}
+	out := make([]string, 0, len(served))
+	for v := range served {
+		out = append(out, v)
+	}
+	return out
+}
