@@ -37,9 +37,9 @@ type applyFlags struct {
 	closeProgress  func()
 	rf             rolloutFlags
 	// provider is --provider; cfg the cluster, for providers that need it.
-	provider string
-	cfg      *rest.Config
-	rehearsal      requireRehearsalFlags
+	provider  string
+	cfg       *rest.Config
+	rehearsal requireRehearsalFlags
 }
 
 func newApplyCommand() *cobra.Command {
