@@ -523,7 +523,7 @@ func (a *Applier) hop(ctx context.Context, h *version.Hop) error {
 		if c.Name == "etcd" {
 			continue
 		}
-		if c.Version != h.To.String() {
+		if !servesHop(a.ControlPlane.Capabilities(), c.Version, h.To) {
 			err := fmt.Errorf("after hop to %s: %s %s reports %s", h.To, c.Name, c.Instance, c.Version)
 			_ = a.end(ctx, id, journal.StatusFailed, err.Error())
 			return err
@@ -539,6 +539,16 @@ func (a *Applier) hop(ctx context.Context, h *version.Hop) error {
 	a.rep.Hops = append(a.rep.Hops, rec)
 	a.emit(journal.PhaseControlPlane, "control plane at %s", h.To)
 	return a.end(ctx, id, journal.StatusDone, "")
+}
+
+// servesHop reports whether a component at got has finished hop to: the
+// exact release, or its minor when the provider chooses patches (EKS).
+func servesHop(caps provider.Capabilities, got string, to version.Version) bool {
+	if got == to.String() {
+		return true
+	}
+	v, err := version.Parse(got)
+	return caps.PatchByProvider && err == nil && v.Major() == to.Major() && v.Minor() == to.Minor()
 }
 
 // rollNodes rolls nodes (nil: every node behind) to version in waves.

@@ -37,6 +37,10 @@ type Capabilities struct {
 	// Rollback is true when the provider can return the control plane to
 	// the previous minor (only with emulated versions, or EKS's window).
 	Rollback bool `json:"rollback"`
+	// PatchByProvider is true when the provider is asked for a minor and
+	// chooses the patch itself (EKS): a hop is done when the control plane
+	// serves the hop's minor.
+	PatchByProvider bool `json:"patchByProvider,omitempty"`
 }
 
 // ControlPlane upgrades and reports on a cluster's control plane.
