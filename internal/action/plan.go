@@ -158,6 +158,15 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 		UpgradeWindow:        a.UpgradeWindow,
 	})
 	res.Findings = result.Findings
+	if src, ok := a.ControlPlane.(FindingsSource); ok {
+		// The provider's own readiness checks (EKS's upgrade insights),
+		// merged with kup's where they are about the same thing.
+		pf, err := src.Findings(ctx, path)
+		if err != nil {
+			pf = []checks.Finding{checks.ProviderUnknown(err.Error())}
+		}
+		res.Findings = checks.Merge(res.Findings, pf)
+	}
 	res.Capacity = &result.Capacity
 	if result.Addons != nil {
 		res.Addons = result.Addons
@@ -228,6 +237,12 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 		return res, &ResultError{Code: CodeBlockers, Err: fmt.Errorf("%d blocker(s) found (%s): fix them or waive them by ID with --waive", res.Verdict.Blockers-res.Verdict.WaivedBlockers, strings.Join(ids, ", "))}
 	}
 	return res, nil
+}
+
+// FindingsSource is a provider with readiness checks of its own (EKS's
+// upgrade insights); kup plan shows them with its own findings.
+type FindingsSource interface {
+	Findings(ctx context.Context, path *version.UpgradePath) ([]checks.Finding, error)
 }
 
 // planExtras is what the plan reads beyond the snapshot.
