@@ -131,7 +131,7 @@ func (a *Applier) Run(ctx context.Context) (*report.UpgradeReport, error) {
 	if a.ControlPlane == nil {
 		return nil, errors.New("no control-plane provider for this cluster (today: kup sandbox clusters; kubeadm over SSH and EKS are coming)")
 	}
-	if a.Upgrader == nil {
+	if _, groups := a.ControlPlane.(provider.NodeGroups); a.Upgrader == nil && !groups {
 		return nil, errors.New("no node upgrader: pass --upgrader")
 	}
 	cfg := kube.Resilient(kube.Fast(a.Config), 0)
@@ -556,6 +556,23 @@ func (a *Applier) rollNodes(ctx context.Context, to string, nodes []string) erro
 	id := "nodes→" + to
 	if len(nodes) > 0 {
 		id += " (" + fmt.Sprint(len(nodes)) + " forced before a hop)"
+	}
+	if ng, ok := a.ControlPlane.(provider.NodeGroups); ok && len(nodes) == 0 {
+		// The provider rolls its node groups; kup's waves take the rest.
+		rest, err := a.rollGroups(ctx, ng, to)
+		if err != nil {
+			return err
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		if a.Upgrader == nil {
+			return fmt.Errorf("rolling nodes to %s: %d node(s) are in no managed node group (%s): say how kup upgrades them with --upgrader", to, len(rest), strings.Join(rest, ", "))
+		}
+		nodes = rest
+	}
+	if a.Upgrader == nil {
+		return fmt.Errorf("rolling nodes to %s before a hop (%s): no --upgrader for nodes the provider does not roll", to, strings.Join(nodes, ", "))
 	}
 	if err := a.begin(ctx, id, strings.Join(nodes, ",")); err != nil {
 		return err

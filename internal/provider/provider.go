@@ -87,3 +87,18 @@ type NodeUpgrader interface {
 	// be Ready at the version.
 	UpgradeNode(ctx context.Context, node *corev1.Node, version string) error
 }
+
+// NodeGroups is a control-plane provider that also rolls some nodes
+// itself — EKS managed node groups: the provider drains and replaces
+// them; kup chooses how many of each group may be down at once (from the
+// PodDisruptionBudgets, through the wave planner) and follows along.
+// Nodes outside every group go through kup's own waves and NodeUpgrader.
+type NodeGroups interface {
+	// ManagedNodes maps every node the provider rolls itself to its group.
+	ManagedNodes(ctx context.Context) (map[string]string, error)
+	// UpgradeNodeGroups moves every group to version, group by group, with
+	// at most maxUnavailable[group] of its nodes down at a time, and
+	// returns when all are done or one fails (the error names the group
+	// and what held it).
+	UpgradeNodeGroups(ctx context.Context, version string, maxUnavailable map[string]int) error
+}

@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/eks/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	sbx "github.com/kup-project/kup/internal/sandbox"
 )
@@ -153,7 +155,18 @@ func Start(opts Options) (*Server, error) {
 		s.addons[n] = &addon{name: n, version: av, status: string(types.AddonStatusActive)}
 	}
 	for _, n := range opts.Nodegroups {
-		s.nodegroups[n] = &nodegroup{name: n, version: s.version, status: string(types.NodegroupStatusActive), maxUnavailable: 1}
+		// A group's version is its nodes' oldest kubelet minor.
+		g := &nodegroup{name: n, version: s.version, status: string(types.NodegroupStatusActive), maxUnavailable: 1}
+		nodes, err := s.nodes(context.Background(), n)
+		if err != nil {
+			return nil, fmt.Errorf("listing the nodes of node group %s: %w", n, err)
+		}
+		for _, node := range nodes {
+			if m := minorOf(node.Status.NodeInfo.KubeletVersion); minorNumber(m) < minorNumber(g.version) {
+				g.version = m
+			}
+		}
+		s.nodegroups[n] = g
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -467,4 +480,16 @@ func (s *Server) describeUpdate(r *http.Request) (any, *apiError) {
 		return nil, notFound("Update " + r.PathValue("updateId"))
 	}
 	return u.json(), nil
+}
+
+// LabelNodegroup labels sandbox nodes as members of a managed node group,
+// as EKS labels the instances it launches for one.
+func LabelNodegroup(ctx context.Context, c *sbx.Cluster, group string, nodes ...string) error {
+	patch := []byte(`{"metadata":{"labels":{"` + NodegroupLabel + `":"` + group + `"}}}`)
+	for _, n := range nodes {
+		if _, err := c.Client().CoreV1().Nodes().Patch(ctx, n, k8stypes.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("labelling node %s into node group %s: %w", n, group, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,110 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+
+	"github.com/kup-project/kup/internal/journal"
+	"github.com/kup-project/kup/internal/plan"
+	"github.com/kup-project/kup/internal/provider"
+	"github.com/kup-project/kup/internal/report"
+	"github.com/kup-project/kup/internal/version"
+)
+
+// rollGroups has the provider roll its node groups to `to` (EKS managed
+// node groups), each with the maxUnavailable the wave planner allows for
+// the group's nodes alone, and returns the nodes outside every group that
+// are still behind, for kup's own waves.
+func (a *Applier) rollGroups(ctx context.Context, ng provider.NodeGroups, to string) ([]string, error) {
+	target := version.MustParse(to)
+	managed, err := ng.ManagedNodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the provider's node groups: %w", err)
+	}
+	nodes, err := a.cs.CoreV1().Nodes().List(ctx, listAll)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := a.cs.CoreV1().Pods("").List(ctx, listAll)
+	if err != nil {
+		return nil, err
+	}
+	pdbs, err := a.cs.PolicyV1().PodDisruptionBudgets("").List(ctx, listAll)
+	if err != nil {
+		return nil, err
+	}
+	caps := a.ControlPlane.Capabilities()
+	behind := map[string][]string{} // group → its nodes behind
+	var selfManaged []string
+	for _, n := range nodes.Items {
+		if servesHop(caps, n.Status.NodeInfo.KubeletVersion, target) {
+			continue
+		}
+		if g, ok := managed[n.Name]; ok {
+			behind[g] = append(behind[g], n.Name)
+		} else {
+			selfManaged = append(selfManaged, n.Name)
+		}
+	}
+	if len(behind) == 0 {
+		return selfManaged, nil
+	}
+	in := plan.Input{Policy: a.Options.Rollout.Policy}
+	noCanary := false
+	in.Policy.Canary = &noCanary
+	for i := range nodes.Items {
+		in.Nodes = append(in.Nodes, &nodes.Items[i])
+	}
+	in.Pods = make([]*corev1.Pod, len(pods.Items))
+	for i := range pods.Items {
+		in.Pods[i] = &pods.Items[i]
+	}
+	in.PDBs = make([]*policyv1.PodDisruptionBudget, len(pdbs.Items))
+	for i := range pdbs.Items {
+		in.PDBs[i] = &pdbs.Items[i]
+	}
+	limits := map[string]int{}
+	reasons := map[string]string{}
+	for _, g := range slices.Sorted(maps.Keys(behind)) {
+		in.ToUpgrade = behind[g]
+		limits[g], reasons[g] = plan.GroupLimit(plan.PlanWaves(in))
+		a.emit(journal.PhaseNodes, "node group %s: %d node(s) to %s by the provider, at most %d at a time (%s)", g, len(behind[g]), to, limits[g], reasons[g])
+	}
+	id := "node groups→" + to
+	if err := a.begin(ctx, id, fmt.Sprint(limits)); err != nil {
+		return nil, err
+	}
+	started := time.Now().UTC()
+	err = ng.UpgradeNodeGroups(ctx, to, limits)
+	finished := time.Now().UTC()
+	a.mu.Lock()
+	for _, g := range slices.Sorted(maps.Keys(behind)) {
+		a.rep.Waves = append(a.rep.Waves, report.WaveRecord{Index: len(a.rep.Waves) + 1, Nodes: behind[g],
+			Limit: fmt.Sprintf("node group %s rolled by %s, maxUnavailable %d: %s", g, a.ControlPlane.Name(), limits[g], reasons[g]), Started: started, Finished: finished})
+	}
+	a.rep.Rollout.Waves = len(a.rep.Waves)
+	a.mu.Unlock()
+	if err != nil {
+		_ = a.end(ctx, id, journal.StatusFailed, err.Error())
+		return nil, fmt.Errorf("rolling node groups to %s: %w", to, err)
+	}
+	// Count what the provider actually moved, from the cluster.
+	after, err := a.cs.CoreV1().Nodes().List(ctx, listAll)
+	if err == nil {
+		a.mu.Lock()
+		for _, n := range after.Items {
+			if _, ok := managed[n.Name]; ok && servesHop(caps, n.Status.NodeInfo.KubeletVersion, target) && slices.Contains(behind[managed[n.Name]], n.Name) {
+				a.rep.Rollout.Upgraded++
+				a.rep.Rollout.Nodes++
+			}
+		}
+		a.mu.Unlock()
+	}
+	return selfManaged, a.end(ctx, id, journal.StatusDone, "")
+}
