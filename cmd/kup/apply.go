@@ -10,12 +10,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/apply"
 	"github.com/kup-project/kup/internal/journal"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/report"
+	sbx "github.com/kup-project/kup/internal/sandbox"
 	"github.com/kup-project/kup/internal/window"
 )
 
@@ -35,6 +37,8 @@ type applyFlags struct {
 	maxPlanAge     time.Duration
 	closeProgress  func()
 	rf             rolloutFlags
+	pf             providerFlags
+	kube           *rest.Config
 }
 
 func newApplyCommand() *cobra.Command {
@@ -59,10 +63,14 @@ changed on it) and kup stops (resumable).`,
   kup apply --to v1.37.2 --max-unavailable 20% --delete-emptydir-data --waive KUP-POD-003`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.pf.takeCluster(flags); err != nil {
+				return err
+			}
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 			}
+			f.kube = cfg
 			if len(args) == 1 {
 				// Execute exactly a saved plan: its target, policy and
 				// waivers — if the cluster still matches it.
@@ -118,24 +126,35 @@ changed on it) and kup stops (resumable).`,
 	fl.BoolVar(&f.noColor, "no-color", false, "no colour in the live progress (also NO_COLOR)")
 	fl.DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
 	f.rf.add(cmd)
+	f.pf.add(cmd)
 	return cmd
 }
 
 // buildApplier resolves the providers and hooks for the cluster at host.
 func buildApplier(cmd *cobra.Command, host string, f *applyFlags) (*apply.Applier, error) {
-	ro, up, err := f.rf.build(host, true)
+	// With --provider eks, kup's own upgrader is only for nodes in no
+	// managed node group, and only when named.
+	eks := f.pf.name == "eks"
+	ro, up, err := f.rf.build(host, !eks || f.rf.upgrader != "" || f.rf.execCommand != "")
 	if err != nil {
 		return nil, err
 	}
 	a := &apply.Applier{Upgrader: up, Options: apply.Options{Target: f.target, Rollout: ro, ReportDir: f.reportDir, DiscardJournal: f.discardJournal, LockTTL: f.lockTTL}}
-	sb, err := sandboxprovider.Detect(host)
-	if err != nil {
-		return nil, usageError("kup apply drives kup sandbox clusters today (%s is not one); kubeadm over SSH and EKS providers are coming — `kup plan` and `kup nodes upgrade --upgrader exec` work on any cluster", host)
-	}
-	a.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
-	if f.skipBackup {
-		a.Options.SkipBackupReason = "--skip-backup"
+	var sb *sbx.Cluster
+	if eks {
+		if err := f.configureEKS(cmd, a); err != nil {
+			return nil, err
+		}
+	} else if sb, err = sandboxprovider.Detect(host); err != nil {
+		return nil, usageError("kup apply drives kup sandbox clusters and EKS (--provider eks --cluster NAME) today (%s is not a sandbox); a kubeadm-over-SSH provider is coming — `kup plan` and `kup nodes upgrade --upgrader exec` work on any cluster", host)
 	} else {
+		a.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
+	}
+	switch {
+	case eks: // no backup, and configureEKS said why
+	case f.skipBackup:
+		a.Options.SkipBackupReason = "--skip-backup"
+	default:
 		dir := f.backupDir
 		if dir == "" {
 			state, err := journal.StateDir()
@@ -163,7 +182,11 @@ func buildApplier(cmd *cobra.Command, host string, f *applyFlags) (*apply.Applie
 		a.Options.Window = w
 	}
 	a.Options.Preflight = action.PreflightHook(host, f.waive, func() *action.Plan {
-		return &action.Plan{Config: a.Config, MaxUnavailable: ro.Policy.MaxUnavailable, ZoneByZone: ro.Policy.ZoneByZone}
+		p := &action.Plan{Config: a.Config, MaxUnavailable: ro.Policy.MaxUnavailable, ZoneByZone: ro.Policy.ZoneByZone}
+		if eks {
+			p.ControlPlane = a.ControlPlane
+		}
+		return p
 	})
 	stderr := cmd.ErrOrStderr()
 	if f.output == "json" {

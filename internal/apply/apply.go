@@ -756,6 +756,7 @@ func (a *Applier) finish(ctx context.Context, err error) {
 	switch {
 	case err == nil:
 		a.rep.Outcome = "succeeded"
+		a.rep.Reason = "" // a resumed run's earlier failure is not this outcome's reason
 		a.j.Phase = journal.PhaseDone
 	case errors.Is(err, ErrPaused) || errors.Is(err, context.Canceled):
 		a.rep.Outcome = "interrupted"

@@ -15,8 +15,8 @@ func TestMerge(t *testing.T) {
 	}{
 		{name: "nothing from the provider", own: []Finding{addon}, want: []string{"warning KUP-ADDON-001 coredns 1.9 is not supported on 1.37"}},
 		{name: "same ID: one finding, both messages, the worse severity",
-			own: []Finding{addon},
-			add: []Finding{{ID: AddonUnsupported, Severity: Blocker, Message: `EKS insight "Add-on version compatibility": ERROR.`, Action: "Upgrade coredns."}},
+			own:  []Finding{addon},
+			add:  []Finding{{ID: AddonUnsupported, Severity: Blocker, Message: `EKS insight "Add-on version compatibility": ERROR.`, Action: "Upgrade coredns."}},
 			want: []string{`blocker KUP-ADDON-001 coredns 1.9 is not supported on 1.37 EKS insight "Add-on version compatibility": ERROR.`}},
 		{name: "a provider warning does not soften kup's blocker",
 			own:  []Finding{skew},

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -176,6 +177,25 @@ func (p *ControlPlane) readyz(ctx context.Context) error {
 		return fmt.Errorf("/readyz answered %d", code)
 	}
 	return nil
+}
+
+var failingCheck = regexp.MustCompile(`\[-\]([A-Za-z0-9/._-]+) failed`)
+
+// readyzSummary names the failing readyz checks rather than quoting the
+// whole verbose answer.
+func readyzSummary(err error) string {
+	var names []string
+	for _, m := range failingCheck.FindAllStringSubmatch(err.Error(), -1) {
+		names = append(names, m[1])
+	}
+	if len(names) > 0 {
+		return "/readyz failing: " + strings.Join(names, ", ")
+	}
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
 }
 
 // Minor is the EKS version string of v ("1.36" of v1.36.3).
@@ -356,10 +376,7 @@ func (p *ControlPlane) watchAPIServer(ctx context.Context) func() string {
 			checks++
 			if err != nil && ctx.Err() == nil {
 				failed++
-				last = err.Error()
-				if len(last) > 160 {
-					last = "…" + last[len(last)-160:]
-				}
+				last = readyzSummary(err)
 				if downSince.IsZero() {
 					downSince = time.Now()
 				}

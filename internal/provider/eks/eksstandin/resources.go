@@ -44,6 +44,8 @@ func (s *Server) listInsights(r *http.Request) (any, *apiError) {
 	}
 	match := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
 	out := []any{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, ins := range s.opts.Insights {
 		if match(in.Filter.Categories, ins.Category) && match(in.Filter.KubernetesVersions, ins.KubernetesVersion) && match(in.Filter.Statuses, ins.Status) {
 			out = append(out, ins.summary())
@@ -56,6 +58,8 @@ func (s *Server) describeInsight(r *http.Request) (any, *apiError) {
 	if err := s.cluster(r); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, ins := range s.opts.Insights {
 		if ins.ID != r.PathValue("id") {
 			continue

@@ -493,3 +493,11 @@ func LabelNodegroup(ctx context.Context, c *sbx.Cluster, group string, nodes ...
 	}
 	return nil
 }
+
+// SetInsights replaces the cluster's insights (EKS refreshes them daily
+// and after a change; a test says what the refresh found).
+func (s *Server) SetInsights(ins ...Insight) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Insights = ins
+}
