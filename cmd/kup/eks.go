@@ -1,14 +1,20 @@
 package main
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/kup-project/kup/internal/apply"
+	"github.com/kup-project/kup/internal/plan"
 	eksprovider "github.com/kup-project/kup/internal/provider/eks"
 )
 
@@ -89,5 +95,62 @@ func (f *applyFlags) configureEKS(cmd *cobra.Command, a *apply.Applier) error {
 	}
 	a.ControlPlane = p
 	a.Options.SkipBackupReason = "EKS runs etcd and gives no access to it; AWS backs it up"
+	return nil
+}
+
+// runEKSRollback is `kup rollback --provider eks`: refuse with the reason
+// outside EKS's window, else the managed node groups back one minor, then
+// the control plane (see eksprovider.ControlPlane.RollBack).
+func runEKSRollback(cmd *cobra.Command, flags *genericclioptions.ConfigFlags, pf *providerFlags, maxUnavailable string) error {
+	if err := pf.takeCluster(flags); err != nil {
+		return err
+	}
+	if pf.name != "eks" {
+		return usageError("kup rollback --provider eks --cluster NAME: only EKS can return its control plane to the previous minor")
+	}
+	kube, err := flags.ToRESTConfig()
+	if err != nil {
+		return usageError("no cluster (%v): pass --kubeconfig/--context", err)
+	}
+	mu := intstr.Parse(maxUnavailable)
+	if _, err := intstr.GetScaledValueFromIntOrPercent(&mu, 100, false); err != nil {
+		return usageError("--max-unavailable %q: want a count (3) or a percentage (10%%)", maxUnavailable)
+	}
+	p, err := pf.eksControlPlane(cmd, kube)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	p.Progress = func(s string) { fmt.Fprintf(out, "%s %s\n", time.Now().Format("15:04:05"), s) }
+	ctx := cmd.Context()
+	rb, err := p.RollbackCheck(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("kup rollback of EKS cluster %s refused: %w", pf.cluster, err)
+	}
+	fmt.Fprintf(out, "Rolling EKS cluster %s back %s → %s (upgrade %s of %s; window open until %s): node groups first, then the control plane.\n",
+		pf.cluster, rb.From, rb.To, rb.UpgradeID, rb.UpgradedAt.UTC().Format(time.RFC3339), rb.Until.UTC().Format(time.RFC3339))
+	managed, err := p.ManagedNodes(ctx)
+	if err != nil {
+		return err
+	}
+	groups := map[string][]string{}
+	for node, g := range managed {
+		groups[g] = append(groups[g], node)
+	}
+	cs, err := kubernetes.NewForConfig(kube)
+	if err != nil {
+		return err
+	}
+	limits, reasons, err := apply.GroupLimits(ctx, cs, groups, plan.Policy{MaxUnavailable: mu})
+	if err != nil {
+		return err
+	}
+	for _, g := range slices.Sorted(maps.Keys(limits)) {
+		fmt.Fprintf(out, "  node group %s: at most %d node(s) at a time (%s)\n", g, limits[g], reasons[g])
+	}
+	if err := p.RollBack(ctx, rb, limits); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "EKS cluster %s rolled back to %s: node groups, then the control plane. Add-ons were left as they are; check them with kup plan.\n", pf.cluster, rb.To)
 	return nil
 }

@@ -179,6 +179,61 @@ func TestEKSApplyWithStandin(t *testing.T) {
 		t.Errorf("report: outcome %s, %d hops, %d PDB violations, %d nodes upgraded; want succeeded, 2, 0, 6", rep.Outcome, len(rep.Hops), rep.Rollout.PDBViolations, rep.Rollout.Upgraded)
 	}
 	t.Logf("measured: %d hops, %d node-group waves, worst availability %.2f, %d PDB violations", len(rep.Hops), len(rep.Waves), rep.Rollout.WorstAvailability, len(w.Violations()))
+
+	// 4. Rollback. Eight days after the upgrade, EKS's window is closed:
+	// kup refuses, says why, and changes nothing.
+	rollback := []string{"rollback", "--kubeconfig", c.Kubeconfig, "--provider", "eks", "--cluster", "demo", "--eks-poll", "500ms"}
+	s.SetUpgradedAt(time.Now().Add(-8 * 24 * time.Hour))
+	before := s.Calls()
+	out, code = kup(t, rollback...)
+	if code == exitOK || !strings.Contains(out, "outside the rollback window") || !strings.Contains(out, "within 7 days") {
+		t.Fatalf("kup rollback 8 days after the upgrade: exit %d; want a refusal giving the 7-day window:\n%s", code, out)
+	}
+	if after := s.Calls(); after["UpdateNodegroupVersion"] != before["UpdateNodegroupVersion"] || after["UpdateClusterVersion"] != before["UpdateClusterVersion"] {
+		t.Fatalf("a refused rollback changed something: calls %v → %v", before, after)
+	}
+	t.Logf("refused outside the window: %s", lastLines(out, 1))
+
+	// An hour after it: node groups back to 1.36, then the control plane
+	// (the stand-in, as EKS, refuses the control plane while a node
+	// group is newer than the target, so success proves the order).
+	s.SetUpgradedAt(time.Now().Add(-time.Hour))
+	w, err = rollout.Watch(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	out, code = kup(t, rollback...)
+	w.Stop()
+	t.Logf("kup rollback took %s:\n%s", time.Since(start).Round(time.Second), out)
+	if code != exitOK {
+		t.Fatalf("kup rollback inside the window: exit %d", code)
+	}
+	if v := w.Violations(); len(v) > 0 {
+		t.Errorf("PDB violations during the rollback: %+v", v)
+	}
+	if v, err := c.ServerVersion(ctx); err != nil || v != "v1.36.3" {
+		t.Errorf("API server after the rollback: %s (%v), want v1.36.3", v, err)
+	}
+	for g := range groups {
+		if v, _ := s.Nodegroup(g); v != "1.36" {
+			t.Errorf("node group %s at %s after the rollback, want 1.36", g, v)
+		}
+	}
+	nodes, err = cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Status.NodeInfo.KubeletVersion != "v1.36.3" || n.Spec.Unschedulable {
+			t.Errorf("node %s after the rollback: kubelet %s, cordoned %v", n.Name, n.Status.NodeInfo.KubeletVersion, n.Spec.Unschedulable)
+		}
+	}
+	// EKS goes back one minor only.
+	out, code = kup(t, rollback...)
+	if code == exitOK || !strings.Contains(out, "already rolled back") {
+		t.Errorf("a second rollback: exit %d; want a refusal:\n%s", code, out)
+	}
 }
 
 func lastLines(s string, n int) string {

@@ -36,6 +36,7 @@ result, and survives being killed half-way.`,
 	root.AddCommand(newControlPlaneCommand())
 	root.AddCommand(newBackupCommand())
 	root.AddCommand(newRestoreCommand())
+	root.AddCommand(newEKSRollbackCommand())
 	return root
 }
 

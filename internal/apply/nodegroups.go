@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kup-project/kup/internal/journal"
 	"github.com/kup-project/kup/internal/plan"
@@ -31,14 +32,6 @@ func (a *Applier) rollGroups(ctx context.Context, ng provider.NodeGroups, to str
 	if err != nil {
 		return nil, err
 	}
-	pods, err := a.cs.CoreV1().Pods("").List(ctx, listAll)
-	if err != nil {
-		return nil, err
-	}
-	pdbs, err := a.cs.PolicyV1().PodDisruptionBudgets("").List(ctx, listAll)
-	if err != nil {
-		return nil, err
-	}
 	caps := a.ControlPlane.Capabilities()
 	behind := map[string][]string{} // group → its nodes behind
 	var selfManaged []string
@@ -55,25 +48,11 @@ func (a *Applier) rollGroups(ctx context.Context, ng provider.NodeGroups, to str
 	if len(behind) == 0 {
 		return selfManaged, nil
 	}
-	in := plan.Input{Policy: a.Options.Rollout.Policy}
-	noCanary := false
-	in.Policy.Canary = &noCanary
-	for i := range nodes.Items {
-		in.Nodes = append(in.Nodes, &nodes.Items[i])
+	limits, reasons, err := GroupLimits(ctx, a.cs, behind, a.Options.Rollout.Policy)
+	if err != nil {
+		return nil, err
 	}
-	in.Pods = make([]*corev1.Pod, len(pods.Items))
-	for i := range pods.Items {
-		in.Pods[i] = &pods.Items[i]
-	}
-	in.PDBs = make([]*policyv1.PodDisruptionBudget, len(pdbs.Items))
-	for i := range pdbs.Items {
-		in.PDBs[i] = &pdbs.Items[i]
-	}
-	limits := map[string]int{}
-	reasons := map[string]string{}
 	for _, g := range slices.Sorted(maps.Keys(behind)) {
-		in.ToUpgrade = behind[g]
-		limits[g], reasons[g] = plan.GroupLimit(plan.PlanWaves(in))
 		a.emit(journal.PhaseNodes, "node group %s: %d node(s) to %s by the provider, at most %d at a time (%s)", g, len(behind[g]), to, limits[g], reasons[g])
 	}
 	id := "node groups→" + to
@@ -107,4 +86,44 @@ func (a *Applier) rollGroups(ctx context.Context, ng provider.NodeGroups, to str
 		a.mu.Unlock()
 	}
 	return selfManaged, a.end(ctx, id, journal.StatusDone, "")
+}
+
+// GroupLimits chooses, for each group of nodes a provider rolls itself,
+// how many may be down at once: the wave planner's verdict for the
+// group's nodes alone under policy (without a canary), from the cluster's
+// nodes, pods and PodDisruptionBudgets as they are now (see
+// plan.GroupLimit). It returns the numbers and the reason for each.
+func GroupLimits(ctx context.Context, cs kubernetes.Interface, groups map[string][]string, policy plan.Policy) (map[string]int, map[string]string, error) {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, listAll)
+	if err != nil {
+		return nil, nil, err
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, listAll)
+	if err != nil {
+		return nil, nil, err
+	}
+	pdbs, err := cs.PolicyV1().PodDisruptionBudgets("").List(ctx, listAll)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := plan.Input{Policy: policy}
+	noCanary := false
+	in.Policy.Canary = &noCanary
+	for i := range nodes.Items {
+		in.Nodes = append(in.Nodes, &nodes.Items[i])
+	}
+	in.Pods = make([]*corev1.Pod, len(pods.Items))
+	for i := range pods.Items {
+		in.Pods[i] = &pods.Items[i]
+	}
+	in.PDBs = make([]*policyv1.PodDisruptionBudget, len(pdbs.Items))
+	for i := range pdbs.Items {
+		in.PDBs[i] = &pdbs.Items[i]
+	}
+	limits, reasons := map[string]int{}, map[string]string{}
+	for g, members := range groups {
+		in.ToUpgrade = members
+		limits[g], reasons[g] = plan.GroupLimit(plan.PlanWaves(in))
+	}
+	return limits, reasons, nil
 }

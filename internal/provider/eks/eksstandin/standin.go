@@ -221,12 +221,19 @@ func (s *Server) Nodegroup(name string) (version string, maxUnavailable int) {
 	return "", 0
 }
 
-// SetUpgradedAt moves the time of the last control-plane upgrade (tests of
-// the rollback window).
+// SetUpgradedAt moves the cluster's history in time so that the last
+// control-plane upgrade happened at t (tests of the rollback window): the
+// upgrade time and every control-plane update shift by the same amount.
 func (s *Server) SetUpgradedAt(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delta := t.Sub(s.upgradedAt)
 	s.upgradedAt = t
+	for _, u := range s.updates {
+		if u.Nodegroup == "" && u.Addon == "" {
+			u.CreatedAt = u.CreatedAt.Add(delta)
+		}
+	}
 }
 
 func minorOf(v string) string {
@@ -395,7 +402,8 @@ func decode(r *http.Request, v any) *apiError {
 	return nil
 }
 
-// updateClusterVersion is UpdateClusterVersion: one minor forward.
+// updateClusterVersion is UpdateClusterVersion: one minor forward, or one
+// back within the rollback window (see rollback.go).
 func (s *Server) updateClusterVersion(r *http.Request) (any, *apiError) {
 	if err := s.cluster(r); err != nil {
 		return nil, err
@@ -418,6 +426,8 @@ func (s *Server) updateClusterVersion(r *http.Request) (any, *apiError) {
 	case want < 0 || !known:
 		return nil, invalidParameter("Unsupported Kubernetes version %s.", in.Version)
 	case want == cur+1:
+	case want == cur-1:
+		return s.startRollback(in.Version, release, in.Force)
 	default:
 		return nil, invalidParameter("Unsupported Kubernetes minor version update from %s to %s.", s.version, in.Version)
 	}
