@@ -418,6 +418,9 @@ func (a *Applier) run(ctx context.Context, lock *journal.Lock) error {
 				return err
 			}
 		}
+		if err := a.groupsFollow(ctx, cur); err != nil {
+			return err
+		}
 		if err := a.hop(ctx, hop); err != nil {
 			return err
 		}

@@ -18,6 +18,19 @@ import (
 	"github.com/kup-project/kup/internal/version"
 )
 
+// groupsFollow brings the provider's node groups to the control plane's
+// version cur before the next hop, when the provider refuses a hop with a
+// group behind (EKS). Nodes outside the groups are left to the skew
+// policy's own rolls.
+func (a *Applier) groupsFollow(ctx context.Context, cur version.Version) error {
+	ng, ok := a.ControlPlane.(provider.NodeGroups)
+	if !ok || !a.ControlPlane.Capabilities().NodeGroupsFollowEachHop {
+		return nil
+	}
+	_, err := a.rollGroups(ctx, ng, cur.String())
+	return err
+}
+
 // rollGroups has the provider roll its node groups to `to` (EKS managed
 // node groups), each with the maxUnavailable the wave planner allows for
 // the group's nodes alone, and returns the nodes outside every group that

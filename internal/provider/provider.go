@@ -41,6 +41,12 @@ type Capabilities struct {
 	// chooses the patch itself (EKS): a hop is done when the control plane
 	// serves the hop's minor.
 	PatchByProvider bool `json:"patchByProvider,omitempty"`
+	// NodeGroupsFollowEachHop is true when the provider refuses a hop
+	// while one of its node groups is behind the control plane (EKS:
+	// managed node groups must match the cluster's version before
+	// UpdateClusterVersion), so the groups roll after every hop, not once
+	// at the end.
+	NodeGroupsFollowEachHop bool `json:"nodeGroupsFollowEachHop,omitempty"`
 }
 
 // ControlPlane upgrades and reports on a cluster's control plane.

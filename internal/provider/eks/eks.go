@@ -104,6 +104,11 @@ func (p *ControlPlane) Capabilities() provider.Capabilities {
 		InstallableNote: "EKS chooses the patch release of each minor; kup asks for the minor",
 		Rollback:        true,
 		PatchByProvider: true,
+		// "If your cluster has managed node groups attached to it, all of
+		// your node groups' Kubernetes versions must match the cluster's
+		// Kubernetes version in order to update the cluster to a new
+		// Kubernetes version." (API reference, UpdateClusterVersion)
+		NodeGroupsFollowEachHop: true,
 	}
 }
 

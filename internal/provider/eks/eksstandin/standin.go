@@ -16,10 +16,9 @@
 // pods from nodes in node group …").
 //
 // It never decides anything for kup and is never linked into the kup
-// binary (only _test files import it). Differences from EKS it knows of:
-// nodes are upgraded in place (EKS launches new instances, surging first)
-// and UpdateClusterVersion does not refuse a cluster whose managed node
-// groups are behind.
+// binary (only _test files import it). A difference from EKS it knows
+// of: nodes are upgraded in place (EKS launches new instances, surging
+// first), so node names survive an update.
 package eksstandin
 
 import (
@@ -430,6 +429,11 @@ func (s *Server) updateClusterVersion(r *http.Request) (any, *apiError) {
 		return s.startRollback(in.Version, release, in.Force)
 	default:
 		return nil, invalidParameter("Unsupported Kubernetes minor version update from %s to %s.", s.version, in.Version)
+	}
+	for _, g := range s.nodegroups {
+		if g.version != s.version {
+			return nil, invalidParameter("Nodegroup %s is running Kubernetes %s: all managed node groups must run the cluster's version %s before the cluster can be updated to %s.", g.name, g.version, s.version, in.Version)
+		}
 	}
 	for _, ins := range s.opts.Insights {
 		if ins.Category == string(types.CategoryUpgradeReadiness) && ins.KubernetesVersion == in.Version && ins.Status == string(types.InsightStatusValueError) && !in.Force {
