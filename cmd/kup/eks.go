@@ -94,7 +94,7 @@ func (f *applyFlags) configureEKS(cmd *cobra.Command, a *apply.Applier) error {
 		}
 	}
 	a.ControlPlane = p
-	a.Options.SkipBackupReason = "EKS runs etcd and gives no access to it; AWS backs it up"
+	a.Options.SkipBackupReason = p.Capabilities().EtcdNote
 	return nil
 }
 

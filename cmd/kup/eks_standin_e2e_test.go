@@ -105,6 +105,9 @@ func TestEKSApplyWithStandin(t *testing.T) {
 	if !strings.Contains(out, "Free at least five IP addresses") {
 		t.Errorf("the plan table does not show the insight's recommendation:\n%s", out)
 	}
+	if !strings.Contains(out, "EKS runs etcd") {
+		t.Errorf("the plan does not say why there is no etcd snapshot on EKS:\n%s", out)
+	}
 
 	// 2. kup apply refuses before changing anything.
 	out, code = kup(t, append([]string{"apply", "--eks-poll", "500ms"}, flags...)...)

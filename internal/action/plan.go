@@ -200,7 +200,9 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 		h := path.Hops[0]
 		res.Backup.When = fmt.Sprintf("before hop 1 (control plane %s → %s)", h.From, h.To)
 	}
-	if a.EtcdEndpoint != "" {
+	if a.ControlPlane != nil && a.ControlPlane.Capabilities().EtcdNote != "" {
+		res.Backup = &report.Backup{What: "no etcd snapshot", When: "(the provider's own backups)", Note: a.ControlPlane.Capabilities().EtcdNote}
+	} else if a.EtcdEndpoint != "" {
 		res.Backup.Endpoint = a.EtcdEndpoint
 		res.Backup.Note = "streamed over etcd's maintenance API, verified, then written in place; kup apply does not start the upgrade without it"
 	} else {

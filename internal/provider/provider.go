@@ -47,6 +47,9 @@ type Capabilities struct {
 	// UpdateClusterVersion), so the groups roll after every hop, not once
 	// at the end.
 	NodeGroupsFollowEachHop bool `json:"nodeGroupsFollowEachHop,omitempty"`
+	// EtcdNote, when set, says the provider runs etcd out of kup's reach
+	// and why kup takes no snapshot (a managed control plane).
+	EtcdNote string `json:"etcdNote,omitempty"`
 }
 
 // ControlPlane upgrades and reports on a cluster's control plane.

@@ -109,6 +109,7 @@ func (p *ControlPlane) Capabilities() provider.Capabilities {
 		// Kubernetes version in order to update the cluster to a new
 		// Kubernetes version." (API reference, UpdateClusterVersion)
 		NodeGroupsFollowEachHop: true,
+		EtcdNote:                "EKS runs etcd and gives no access to it; AWS backs it up",
 	}
 }
 
