@@ -17,6 +17,7 @@ import (
 	"github.com/kup-project/kup/internal/journal"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/report"
+	sbx "github.com/kup-project/kup/internal/sandbox"
 	"github.com/kup-project/kup/internal/window"
 )
 
@@ -36,8 +37,9 @@ type applyFlags struct {
 	maxPlanAge     time.Duration
 	closeProgress  func()
 	rf             rolloutFlags
-	// provider is --provider; cfg the cluster, for providers that need it.
-	provider  string
+	// pf is --provider (sandbox, kubeadm or eks) with EKS's --cluster
+	// and --region; cfg the cluster, for providers that need it.
+	pf        providerFlags
 	cfg       *rest.Config
 	rehearsal requireRehearsalFlags
 }
@@ -64,6 +66,9 @@ changed on it) and kup stops (resumable).`,
   kup apply --to v1.37.2 --max-unavailable 20% --delete-emptydir-data --waive KUP-POD-003`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.pf.takeCluster(flags); err != nil {
+				return err
+			}
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
@@ -90,7 +95,7 @@ changed on it) and kup stops (resumable).`,
 				return usageError("--to is required (or a plan file saved by kup plan --save)")
 			}
 			f.cfg, f.rf.secrets = cfg, configSecrets(cfg)
-			if f.provider == "kubeadm" && f.rf.upgrader == "" {
+			if f.pf.name == "kubeadm" && f.rf.upgrader == "" {
 				f.rf.upgrader = "kubeadm"
 			}
 			defer f.rf.ssh.close()
@@ -130,34 +135,44 @@ changed on it) and kup stops (resumable).`,
 	fl.DurationVar(&f.maxPlanAge, "max-plan-age", action.DefaultMaxPlanAge, "refuse a saved plan older than this")
 	fl.BoolVar(&f.noColor, "no-color", false, "no colour in the live progress (also NO_COLOR)")
 	fl.DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
-	fl.StringVar(&f.provider, "provider", "", "control-plane provider: sandbox (kup sandbox clusters; detected) or kubeadm (the kubeadm runbook over SSH, see --ssh-*)")
 	f.rf.add(cmd)
 	f.rehearsal.add(cmd)
+	f.pf.add(cmd)
 	return cmd
 }
 
 // buildApplier resolves the providers and hooks for the cluster at host.
 func buildApplier(cmd *cobra.Command, host string, f *applyFlags) (*apply.Applier, error) {
-	ro, up, err := f.rf.build(host, true)
+	// With --provider eks, kup's own upgrader is only for nodes in no
+	// managed node group, and only when named.
+	eks := f.pf.name == "eks"
+	ro, up, err := f.rf.build(host, !eks || f.rf.upgrader != "" || f.rf.execCommand != "")
 	if err != nil {
 		return nil, err
 	}
 	a := &apply.Applier{Upgrader: up, Options: apply.Options{Target: f.target, Rollout: ro, ReportDir: f.reportDir, DiscardJournal: f.discardJournal, LockTTL: f.lockTTL}}
-	switch f.provider {
+	switch f.pf.name {
 	case "kubeadm":
 		return buildKubeadmApplier(cmd, a, f)
-	case "", "sandbox":
+	case "", "sandbox", "eks":
 	default:
-		return nil, usageError("--provider %q: want sandbox or kubeadm", f.provider)
+		return nil, usageError("--provider %q: want sandbox, kubeadm or eks", f.pf.name)
 	}
-	sb, err := sandboxprovider.Detect(host)
-	if err != nil {
-		return nil, usageError("%s is not a kup sandbox: for a kubeadm cluster pass --provider kubeadm (the runbook over SSH, see --ssh-*); `kup plan` and `kup nodes upgrade --upgrader exec` work on any cluster", host)
-	}
-	a.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
-	if f.skipBackup {
-		a.Options.SkipBackupReason = "--skip-backup"
+	var sb *sbx.Cluster
+	if eks {
+		if err := f.configureEKS(cmd, a); err != nil {
+			return nil, err
+		}
+	} else if sb, err = sandboxprovider.Detect(host); err != nil {
+		return nil, usageError("%s is not a kup sandbox: for a kubeadm cluster pass --provider kubeadm (the runbook over SSH, see --ssh-*), for EKS --provider eks --cluster NAME; `kup plan` and `kup nodes upgrade --upgrader exec` work on any cluster", host)
 	} else {
+		a.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
+	}
+	switch {
+	case eks: // no backup, and configureEKS said why
+	case f.skipBackup:
+		a.Options.SkipBackupReason = "--skip-backup"
+	default:
 		dir := f.backupDir
 		if dir == "" {
 			state, err := journal.StateDir()
@@ -192,7 +207,11 @@ func finishApplier(cmd *cobra.Command, a *apply.Applier, f *applyFlags, host str
 		a.Options.Window = w
 	}
 	a.Options.Preflight = action.PreflightHook(host, f.waive, func() *action.Plan {
-		return &action.Plan{Config: a.Config, MaxUnavailable: ro.Policy.MaxUnavailable, ZoneByZone: ro.Policy.ZoneByZone}
+		p := &action.Plan{Config: a.Config, MaxUnavailable: ro.Policy.MaxUnavailable, ZoneByZone: ro.Policy.ZoneByZone}
+		if f.pf.name == "eks" {
+			p.ControlPlane = a.ControlPlane
+		}
+		return p
 	})
 	stderr := cmd.ErrOrStderr()
 	if f.output == "json" {

@@ -21,6 +21,7 @@ func newPlanCommand() *cobra.Command {
 	var noColor, listAll bool
 	var save string
 	var flags *genericclioptions.ConfigFlags
+	var pf providerFlags
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Find everything that would make the upgrade to --to fail or hurt, and show the plan",
@@ -41,12 +42,21 @@ with --waive ID), 1 error, 2 bad usage.`,
 				return usageError("-o %q: want table, json or yaml (saving a plan to a file is not supported yet)", output)
 			}
 			a.MaxUnavailable = intstr.Parse(maxUnavailable)
+			if err := pf.takeCluster(flags); err != nil {
+				return err
+			}
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return usageError("no cluster to read (%v): pass --kubeconfig/--context", err)
 			}
 			a.Config = cfg
-			a.ControlPlane = detectControlPlane(cfg.Host)
+			if p, err := pf.eksControlPlane(cmd, cfg); err != nil {
+				return err
+			} else if p != nil {
+				a.ControlPlane = p
+			} else {
+				a.ControlPlane = detectControlPlane(cfg.Host)
+			}
 			if sp, ok := a.ControlPlane.(*sandboxprovider.ControlPlane); ok {
 				a.EtcdEndpoint = fmt.Sprintf("http://127.0.0.1:%d", sp.Cluster.Ports.EtcdClient)
 			}
@@ -68,6 +78,7 @@ with --waive ID), 1 error, 2 bad usage.`,
 		},
 	}
 	flags = clusterFlags(cmd)
+	pf.add(cmd)
 	f := cmd.Flags()
 	f.StringVar(&a.To, "to", "", "target Kubernetes version (v1.37.2, or v1.37 for its newest patch)")
 	f.StringArrayVar(&a.Manifests, "manifests", nil, "manifest file or directory to scan for removed APIs (repeatable)")

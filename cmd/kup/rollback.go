@@ -11,7 +11,8 @@ import (
 )
 
 func newRollbackCommand() *cobra.Command {
-	var providerName, backupDir string
+	var backupDir, maxUnavailable string
+	var pf providerFlags
 	var ef etcdFlags
 	var flags *genericclioptions.ConfigFlags
 	var rs rollbackSafeFlags
@@ -28,9 +29,19 @@ its UID, and ends the window.
 After step two (kup controlplane complete) it refuses: the control plane
 may have stored objects the old binaries cannot read, so only a snapshot
 restore remains, and kup names the newest snapshot and what restoring it
-would lose. Running it again after an interruption finishes it.`,
+would lose. Running it again after an interruption finishes it.
+
+With --provider eks --cluster NAME it uses EKS's own rollback instead: within
+7 days of an in-place upgrade, when the rollback readiness insights allow it
+(https://docs.aws.amazon.com/eks/latest/userguide/rollback-cluster.html),
+managed node groups go back first (maxUnavailable from kup's wave planner),
+then the control plane; outside the window kup refuses and says why.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pf.name == "eks" {
+				return runEKSRollback(cmd, flags, &pf, maxUnavailable)
+			}
+			providerName := pf.name
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
@@ -52,7 +63,8 @@ would lose. Running it again after an interruption finishes it.`,
 	}
 	flags = clusterFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&providerName, "provider", "", "how the control plane is run: sandbox (detected for clusters kup sandbox started)")
+	pf.add(cmd)
+	f.StringVar(&maxUnavailable, "max-unavailable", "10%", "with --provider eks: most nodes of a node group down at once (the planner may choose fewer): a count or a percentage")
 	f.StringVar(&backupDir, "backup-dir", "", "where to look for snapshots when only a restore can go back (default <state dir>/backups/<cluster>)")
 	f.DurationVar(&gate, "gate-timeout", 0, "deadline for the control plane to be healthy at the old version (default 5m)")
 	rs.addLock(cmd)

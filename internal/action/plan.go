@@ -159,6 +159,15 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 		UpgradeWindow:        a.UpgradeWindow,
 	})
 	res.Findings = result.Findings
+	if src, ok := a.ControlPlane.(FindingsSource); ok {
+		// The provider's own readiness checks (EKS's upgrade insights),
+		// merged with kup's where they are about the same thing.
+		pf, err := src.Findings(ctx, path)
+		if err != nil {
+			pf = []checks.Finding{checks.ProviderUnknown(err.Error())}
+		}
+		res.Findings = checks.Merge(res.Findings, pf)
+	}
 	res.Capacity = &result.Capacity
 	if result.Addons != nil {
 		res.Addons = result.Addons
@@ -201,7 +210,9 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 	for _, h := range path.Hops {
 		res.RollbackSafe = append(res.RollbackSafe, rollbacksafe.HopSafety(rollbacksafe.HopInput{Index: h.Index, From: h.From, To: h.To, Provider: provName, Capabilities: caps}))
 	}
-	if a.EtcdEndpoint != "" {
+	if a.ControlPlane != nil && a.ControlPlane.Capabilities().EtcdNote != "" {
+		res.Backup = &report.Backup{What: "no etcd snapshot", When: "(the provider's own backups)", Note: a.ControlPlane.Capabilities().EtcdNote}
+	} else if a.EtcdEndpoint != "" {
 		res.Backup.Endpoint = a.EtcdEndpoint
 		res.Backup.Note = "streamed over etcd's maintenance API, verified, then written in place; kup apply does not start the upgrade without it"
 	} else {
@@ -238,6 +249,12 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 		return res, &ResultError{Code: CodeBlockers, Err: fmt.Errorf("%d blocker(s) found (%s): fix them or waive them by ID with --waive", res.Verdict.Blockers-res.Verdict.WaivedBlockers, strings.Join(ids, ", "))}
 	}
 	return res, nil
+}
+
+// FindingsSource is a provider with readiness checks of its own (EKS's
+// upgrade insights); kup plan shows them with its own findings.
+type FindingsSource interface {
+	Findings(ctx context.Context, path *version.UpgradePath) ([]checks.Finding, error)
 }
 
 // planExtras is what the plan reads beyond the snapshot.

@@ -19,9 +19,11 @@ func PreflightHook(cfgHost string, waive []string, planFor func() *Plan) apply.P
 	return func(ctx context.Context, target string) ([]report.FindingSummary, []report.FindingSummary, error) {
 		p := planFor()
 		p.To, p.Waive, p.Kubectl = target, waive, "-"
-		if sb, err := sandboxprovider.Detect(cfgHost); err == nil {
-			p.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
-			p.EtcdEndpoint = fmt.Sprintf("http://127.0.0.1:%d", sb.Ports.EtcdClient)
+		if p.ControlPlane == nil { // else the caller named it (--provider eks)
+			if sb, err := sandboxprovider.Detect(cfgHost); err == nil {
+				p.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
+				p.EtcdEndpoint = fmt.Sprintf("http://127.0.0.1:%d", sb.Ports.EtcdClient)
+			}
 		}
 		res, err := p.Run(ctx)
 		if errors.Is(err, version.ErrSameVersion) {

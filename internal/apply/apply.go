@@ -131,7 +131,7 @@ func (a *Applier) Run(ctx context.Context) (*report.UpgradeReport, error) {
 	if a.ControlPlane == nil {
 		return nil, errors.New("no control-plane provider for this cluster (today: kup sandbox clusters; kubeadm over SSH and EKS are coming)")
 	}
-	if a.Upgrader == nil {
+	if _, groups := a.ControlPlane.(provider.NodeGroups); a.Upgrader == nil && !groups {
 		return nil, errors.New("no node upgrader: pass --upgrader")
 	}
 	cfg := kube.Resilient(kube.Fast(a.Config), 0)
@@ -421,6 +421,9 @@ func (a *Applier) run(ctx context.Context, lock *journal.Lock) error {
 				return err
 			}
 		}
+		if err := a.groupsFollow(ctx, cur); err != nil {
+			return err
+		}
 		if err := a.hop(ctx, hop); err != nil {
 			return err
 		}
@@ -526,7 +529,7 @@ func (a *Applier) hop(ctx context.Context, h *version.Hop) error {
 		if c.Name == "etcd" {
 			continue
 		}
-		if c.Version != h.To.String() {
+		if !servesHop(a.ControlPlane.Capabilities(), c.Version, h.To) {
 			err := fmt.Errorf("after hop to %s: %s %s reports %s", h.To, c.Name, c.Instance, c.Version)
 			_ = a.end(ctx, id, journal.StatusFailed, err.Error())
 			return err
@@ -544,11 +547,38 @@ func (a *Applier) hop(ctx context.Context, h *version.Hop) error {
 	return a.end(ctx, id, journal.StatusDone, "")
 }
 
+// servesHop reports whether a component at got has finished hop to: the
+// exact release, or its minor when the provider chooses patches (EKS).
+func servesHop(caps provider.Capabilities, got string, to version.Version) bool {
+	if got == to.String() {
+		return true
+	}
+	v, err := version.Parse(got)
+	return caps.PatchByProvider && err == nil && v.Major() == to.Major() && v.Minor() == to.Minor()
+}
+
 // rollNodes rolls nodes (nil: every node behind) to version in waves.
 func (a *Applier) rollNodes(ctx context.Context, to string, nodes []string) error {
 	id := "nodes→" + to
 	if len(nodes) > 0 {
 		id += " (" + fmt.Sprint(len(nodes)) + " forced before a hop)"
+	}
+	if ng, ok := a.ControlPlane.(provider.NodeGroups); ok && len(nodes) == 0 {
+		// The provider rolls its node groups; kup's waves take the rest.
+		rest, err := a.rollGroups(ctx, ng, to)
+		if err != nil {
+			return err
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		if a.Upgrader == nil {
+			return fmt.Errorf("rolling nodes to %s: %d node(s) are in no managed node group (%s): say how kup upgrades them with --upgrader", to, len(rest), strings.Join(rest, ", "))
+		}
+		nodes = rest
+	}
+	if a.Upgrader == nil {
+		return fmt.Errorf("rolling nodes to %s before a hop (%s): no --upgrader for nodes the provider does not roll", to, strings.Join(nodes, ", "))
 	}
 	if err := a.begin(ctx, id, strings.Join(nodes, ",")); err != nil {
 		return err
@@ -732,6 +762,7 @@ func (a *Applier) finish(ctx context.Context, err error) {
 	switch {
 	case err == nil:
 		a.rep.Outcome = "succeeded"
+		a.rep.Reason = "" // a resumed run's earlier failure is not this outcome's reason
 		a.j.Phase = journal.PhaseDone
 	case errors.Is(err, ErrPaused) || errors.Is(err, context.Canceled):
 		a.rep.Outcome = "interrupted"

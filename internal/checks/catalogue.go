@@ -59,6 +59,7 @@ const (
 	FamilyHygiene      = "hygiene"
 	FamilyAddons       = "addons"
 	FamilyControlPlane = "controlplane"
+	FamilyProvider     = "provider"
 )
 
 // The IDs, for code that refers to one check.
@@ -97,6 +98,8 @@ const (
 	CertExpiresSoon    = "KUP-CP-004"
 	EtcdUnhealthy      = "KUP-CP-005"
 	EtcdNearQuota      = "KUP-CP-006"
+	ProviderBlocker    = "KUP-PROV-001"
+	ProviderWarning    = "KUP-PROV-002"
 )
 
 var catalogue = []Check{
@@ -174,6 +177,11 @@ var catalogue = []Check{
 		"Resolve the alarm or health problem (etcdctl alarm list, etcdctl endpoint health) before upgrading: kup takes its backup from etcd first."},
 	{EtcdNearQuota, FamilyControlPlane, Warning, "etcd database close to its quota",
 		"Compact and defragment etcd, or raise --quota-backend-bytes, before upgrading: a full database turns the cluster read-only."},
+
+	{ProviderBlocker, FamilyProvider, Blocker, "The provider's upgrade readiness check fails for the next hop",
+		"Follow the provider's recommendation shown with the finding, then plan again: the provider refuses or breaks the hop otherwise."},
+	{ProviderWarning, FamilyProvider, Warning, "The provider's upgrade readiness check warns",
+		"Read the provider's recommendation shown with the finding and decide before upgrading."},
 }
 
 var byID = func() map[string]Check {

@@ -43,6 +43,19 @@ type Capabilities struct {
 	// minor upgrade. kubeadm can, through the extraArgs of its
 	// ClusterConfiguration; managed clouds decide for themselves.
 	Emulation bool `json:"emulation,omitempty"`
+	// PatchByProvider is true when the provider is asked for a minor and
+	// chooses the patch itself (EKS): a hop is done when the control plane
+	// serves the hop's minor.
+	PatchByProvider bool `json:"patchByProvider,omitempty"`
+	// NodeGroupsFollowEachHop is true when the provider refuses a hop
+	// while one of its node groups is behind the control plane (EKS:
+	// managed node groups must match the cluster's version before
+	// UpdateClusterVersion), so the groups roll after every hop, not once
+	// at the end.
+	NodeGroupsFollowEachHop bool `json:"nodeGroupsFollowEachHop,omitempty"`
+	// EtcdNote, when set, says the provider runs etcd out of kup's reach
+	// and why kup takes no snapshot (a managed control plane).
+	EtcdNote string `json:"etcdNote,omitempty"`
 }
 
 // ControlPlane upgrades and reports on a cluster's control plane.
@@ -114,4 +127,19 @@ type NodeUpgrader interface {
 	// has been started on the machine; kup itself waits for the node to
 	// be Ready at the version.
 	UpgradeNode(ctx context.Context, node *corev1.Node, version string) error
+}
+
+// NodeGroups is a control-plane provider that also rolls some nodes
+// itself — EKS managed node groups: the provider drains and replaces
+// them; kup chooses how many of each group may be down at once (from the
+// PodDisruptionBudgets, through the wave planner) and follows along.
+// Nodes outside every group go through kup's own waves and NodeUpgrader.
+type NodeGroups interface {
+	// ManagedNodes maps every node the provider rolls itself to its group.
+	ManagedNodes(ctx context.Context) (map[string]string, error)
+	// UpgradeNodeGroups moves every group to version, group by group, with
+	// at most maxUnavailable[group] of its nodes down at a time, and
+	// returns when all are done or one fails (the error names the group
+	// and what held it).
+	UpgradeNodeGroups(ctx context.Context, version string, maxUnavailable map[string]int) error
 }
