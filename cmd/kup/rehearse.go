@@ -16,6 +16,7 @@ import (
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/journal"
 	"github.com/kup-project/kup/internal/rehearse"
+	"github.com/kup-project/kup/internal/sandbox"
 )
 
 type rehearseFlags struct {
@@ -103,6 +104,13 @@ makespan and waves, and how the twin differs from the real cluster.
 			up, applyErr := a.Run(ctx)
 			if f.apply.closeProgress != nil {
 				f.apply.closeProgress()
+			}
+			// The control-plane hops ran through the sandbox provider's
+			// own view of the twin and recorded the new processes on disk:
+			// read them back, or the twin would be stopped (and its hops
+			// continued) from a stale list of processes.
+			if fresh, err := sandbox.Load(f.twin.StateDir, tw.Twin.Name); err == nil {
+				tw.Twin = fresh
 			}
 			if errors.Is(applyErr, context.Canceled) {
 				return applyErr

@@ -48,6 +48,21 @@ func stopTwinAfter(t *testing.T, state, name string) {
 	})
 }
 
+// assertTwinGone fails if any process of the twin (its state directory on
+// the command line) is still running after kup rehearse returned.
+func assertTwinGone(t *testing.T, state, name string) {
+	t.Helper()
+	dir := filepath.Join(state, "sandboxes", name)
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(cmdline), dir+"/") {
+			args := strings.ReplaceAll(string(cmdline), "\x00", " ")
+			t.Errorf("a process of the twin outlived kup rehearse: %s: %s", p, args[:min(len(args), 100)])
+		}
+	}
+}
+
 func rehearsal(t *testing.T, stdout string) *rehearse.Report {
 	t.Helper()
 	var rep rehearse.Report
@@ -110,9 +125,7 @@ func TestRehearseNamesTheBlockersOfPlan(t *testing.T) {
 	}
 	md, _ := os.ReadFile(reports[0])
 	t.Logf("%s", md)
-	if c, err := sandbox.Load(state, "rehearsal"); err == nil && c.Running() {
-		t.Error("the twin is still running after the rehearsal (no --keep-twin)")
-	}
+	assertTwinGone(t, state, "rehearsal")
 	// Production was only read.
 	if v, _ := prod.ServerVersion(context.Background()); v != "v1.35.4" {
 		t.Errorf("production moved to %s", v)
@@ -222,6 +235,7 @@ func TestRehearseFindsManifestsTheTargetRefuses(t *testing.T) {
 	out, errOut, code = kupSplit(t, "rehearse", "--kubeconfig="+prod.Kubeconfig, "--to", "v1.37.2", "-o", "json", "--upgrade-time", "1s",
 		"--delete-emptydir-data", "--apply-after-hops", after)
 	rep := rehearsal(t, out)
+	assertTwinGone(t, state, "rehearsal")
 	t.Logf("exit %d, outcome %s (%s), refused %v, makespan %s in %d waves", code, rep.Outcome, rep.Reason, rep.Refused, rep.Prediction.Makespan, len(rep.Prediction.Waves))
 	if rep.Outcome != "succeeded" {
 		t.Errorf("the upgrade in the twin %s: %s\n%s", rep.Outcome, rep.Reason, tail(errOut, 30))
@@ -289,6 +303,7 @@ func TestApplyRequiresAPassingRehearsal(t *testing.T) {
 	}
 	out, errOut, code := kupSplit(t, append([]string{"rehearse", kc, "-o", "json"}, flags...)...)
 	rep := rehearsal(t, out)
+	assertTwinGone(t, state, "rehearsal")
 	if code != exitOK || !rep.Passed {
 		t.Fatalf("rehearse: exit %d, passed=%v (%s)\n%s", code, rep.Passed, rep.Reason, tail(errOut, 30))
 	}
