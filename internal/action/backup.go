@@ -154,6 +154,10 @@ type ResourceCheck struct {
 	// another UID.
 	Missing []string `json:"missing,omitempty"`
 	Changed []string `json:"changed,omitempty"`
+	// Finished are snapshot objects that were being deleted then
+	// (deletionTimestamp set) and are gone now: the deletion completed,
+	// as it would have without the restore. Not a failure.
+	Finished []string `json:"finished,omitempty"`
 	// Managed resources are rewritten by the control plane itself (events
 	// expire, leases are renewed under new identities): differences there
 	// are reported, not failures.
@@ -343,6 +347,10 @@ written to the cluster since the snapshot is lost:
 type Object struct {
 	Resource string
 	UID      string
+	// Terminating: the object has a deletionTimestamp (a pod a kubelet
+	// is stopping, an object waiting on finalizers). After a restore the
+	// control plane finishes deleting it, so its absence is expected.
+	Terminating bool
 }
 
 // kubernetesPrefix is the apiserver's default --etcd-prefix.
@@ -385,7 +393,7 @@ func SnapshotObjects(path string) (objs map[string]Object, err error) {
 				delete(objs, key)
 				return nil
 			}
-			objs[key] = Object{Resource: resourceOf(key), UID: uidOf(kv.Value)}
+			objs[key] = Object{Resource: resourceOf(key), UID: uidOf(kv.Value), Terminating: terminating(kv.Value)}
 			return nil
 		})
 	})
@@ -444,6 +452,8 @@ func CompareObjects(snapshot, after map[string]Object) []ResourceCheck {
 		name := strings.TrimPrefix(key, kubernetesPrefix+o.Resource+"/")
 		a, ok := after[key]
 		switch {
+		case !ok && o.Terminating:
+			c.Finished = append(c.Finished, name)
 		case !ok:
 			c.Missing = append(c.Missing, name)
 		case a.UID != o.UID:
@@ -490,6 +500,11 @@ func WriteRestore(w io.Writer, res *RestoreResult) {
 	if rewritten {
 		fmt.Fprintln(w, "  (~: rewritten by the control plane itself — events, leases, endpoints — not a failure)")
 	}
+	for _, c := range res.Checks {
+		if len(c.Finished) > 0 {
+			fmt.Fprintf(w, "  %s: %d being deleted in the snapshot finished deleting (%s)\n", c.Resource, len(c.Finished), strings.Join(firstFew(c.Finished), ","))
+		}
+	}
 }
 
 // resourceOf names the resource of a key: "/registry/deployments/ns/x" →
@@ -527,6 +542,24 @@ func uidOf(value []byte) string {
 		}
 	}
 	return ""
+}
+
+// terminating reports whether a stored object has
+// metadata.deletionTimestamp (ObjectMeta field 9), in protobuf or JSON.
+func terminating(value []byte) bool {
+	if bytes.HasPrefix(value, protobufMagic) {
+		raw := protoField(value[len(protobufMagic):], 2)
+		return protoField(protoField(raw, 1), 9) != nil
+	}
+	if len(value) > 0 && value[0] == '{' {
+		var o struct {
+			Metadata struct {
+				DeletionTimestamp *string `json:"deletionTimestamp"`
+			} `json:"metadata"`
+		}
+		return json.Unmarshal(value, &o) == nil && o.Metadata.DeletionTimestamp != nil
+	}
+	return false
 }
 
 // protoField returns the bytes of the first length-delimited field num of

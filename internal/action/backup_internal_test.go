@@ -65,6 +65,37 @@ func TestUIDOf(t *testing.T) {
 	}
 }
 
+// TestTerminating: an object with a deletionTimestamp is recognised in
+// protobuf and JSON, so a restore does not count its finished deletion
+// as a lost object.
+func TestTerminating(t *testing.T) {
+	now := metav1.Now()
+	going := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "cart-1", Namespace: "shop", UID: "p1", DeletionTimestamp: &now}}
+	staying := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "cart-2", Namespace: "shop", UID: "p2", Labels: map[string]string{"app": "cart"}}}
+	for _, tc := range []struct {
+		name  string
+		value []byte
+		want  bool
+	}{
+		{"protobuf pod being deleted", stored(t, going), true},
+		{"protobuf pod", stored(t, staying), false},
+		{"JSON with deletionTimestamp", []byte(`{"metadata":{"name":"w","deletionTimestamp":"2026-11-25T20:00:00Z"}}`), true},
+		{"JSON without", []byte(`{"metadata":{"name":"w"}}`), false},
+		{"encrypted at rest", []byte("k8s:enc:aescbc:v1:key1:\x00"), false},
+	} {
+		if got := terminating(tc.value); got != tc.want {
+			t.Errorf("%s: terminating = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Compared after a restore: the finished deletion is not missing.
+	checks := CompareObjects(
+		map[string]Object{"/registry/pods/shop/cart-1": {Resource: "pods", UID: "p1", Terminating: true}, "/registry/pods/shop/cart-2": {Resource: "pods", UID: "p2"}},
+		map[string]Object{"/registry/pods/shop/cart-2": {Resource: "pods", UID: "p2"}})
+	if len(checks) != 1 || len(checks[0].Missing) != 0 || len(checks[0].Finished) != 1 || checks[0].SameUID != 1 {
+		t.Errorf("checks %+v: want cart-1 finished, cart-2 back, nothing missing", checks)
+	}
+}
+
 // FuzzUIDOf: whatever etcd holds, reading a UID never panics.
 func FuzzUIDOf(f *testing.F) {
 	f.Add(stored(f, &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "u"}}))
@@ -94,18 +125,18 @@ func TestResourceOf(t *testing.T) {
 
 func TestCompareObjects(t *testing.T) {
 	snap := map[string]Object{
-		"/registry/namespaces/shop":       {"namespaces", "ns-1"},
-		"/registry/deployments/shop/cart": {"deployments", "d-1"},
-		"/registry/deployments/shop/gone": {"deployments", "d-2"},
-		"/registry/deployments/shop/new":  {"deployments", "d-3"},
-		"/registry/events/shop/e1":        {"events", "e-1"},
+		"/registry/namespaces/shop":       {Resource: "namespaces", UID: "ns-1"},
+		"/registry/deployments/shop/cart": {Resource: "deployments", UID: "d-1"},
+		"/registry/deployments/shop/gone": {Resource: "deployments", UID: "d-2"},
+		"/registry/deployments/shop/new":  {Resource: "deployments", UID: "d-3"},
+		"/registry/events/shop/e1":        {Resource: "events", UID: "e-1"},
 	}
 	after := map[string]Object{
-		"/registry/namespaces/shop":       {"namespaces", "ns-1"},
-		"/registry/deployments/shop/cart": {"deployments", "d-1"},
-		"/registry/deployments/shop/new":  {"deployments", "d-9"},
-		"/registry/deployments/shop/more": {"deployments", "d-4"},
-		"/registry/leases/kube-system/x":  {"leases", "l-1"},
+		"/registry/namespaces/shop":       {Resource: "namespaces", UID: "ns-1"},
+		"/registry/deployments/shop/cart": {Resource: "deployments", UID: "d-1"},
+		"/registry/deployments/shop/new":  {Resource: "deployments", UID: "d-9"},
+		"/registry/deployments/shop/more": {Resource: "deployments", UID: "d-4"},
+		"/registry/leases/kube-system/x":  {Resource: "leases", UID: "l-1"},
 	}
 	got := CompareObjects(snap, after)
 	want := []ResourceCheck{
