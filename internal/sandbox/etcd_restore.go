@@ -32,16 +32,20 @@ type launch struct{ bin, version string }
 
 // restoreOrder stops the writers first: the apiserver, so nothing more is
 // written, then the controllers, then etcd itself.
-var restoreOrder = []string{APIServer, ControllerManager, Scheduler, Etcd}
+// kwok goes first and comes back last: a simulated kubelet may hold a
+// delayed action (a pod's deletion finishing a second after it began,
+// see stagePodDelete) that would land on the restored pod of the same
+// name and UID; a restarted kwok starts from the restored state, as a
+// real kubelet reconciles against it.
+var restoreOrder = []string{Kwok, APIServer, ControllerManager, Scheduler, Etcd}
 
 // RestoreEtcd replaces the sandbox's etcd data with what restore writes
-// into a new, empty data directory: it stops kube-apiserver,
-// kube-controller-manager, kube-scheduler and etcd (in that order; kwok
-// keeps running and retries meanwhile), moves the old data directory
-// aside to "etcd.before-restore-<time>", calls restore, and starts etcd
-// and the three components again with the binaries and versions they ran
-// with, waiting for each as Start does, then for the nodes kwok keeps
-// Ready. If restore or the restart fails, the old data directory is put
+// into a new, empty data directory: it stops kwok, kube-apiserver,
+// kube-controller-manager, kube-scheduler and etcd (in that order), moves
+// the old data directory aside to "etcd.before-restore-<time>", calls
+// restore, and starts etcd, the three components and kwok again with the
+// binaries and versions they ran with, waiting for each as Start does,
+// then for the nodes kwok keeps Ready. If restore or the restart fails, the old data directory is put
 // back (the failed one is kept as "etcd.failed-restore-<time>") and the
 // control plane restarted on it.
 //
@@ -98,6 +102,14 @@ func (c *Cluster) launches(ctx context.Context) (map[string]launch, error) {
 			out[name] = launch{p.Binary, p.Version}
 			continue
 		}
+		if name == Kwok {
+			bin, err := c.bins.Kwok(ctx, c.KwokVersion)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = launch{bin, c.KwokVersion}
+			continue
+		}
 		if name == Etcd {
 			bin, err := c.bins.Etcd(ctx, c.EtcdVersion)
 			if err != nil {
@@ -116,7 +128,7 @@ func (c *Cluster) launches(ctx context.Context) (map[string]launch, error) {
 }
 
 // startControlPlane starts etcd, then the apiserver, controller-manager
-// and scheduler, each waited for.
+// and scheduler, each waited for, then kwok.
 func (c *Cluster) startControlPlane(ctx context.Context, procs map[string]launch) error {
 	c.progressf("starting etcd %s", procs[Etcd].version)
 	if err := c.startEtcd(ctx, procs[Etcd].bin); err != nil {
@@ -128,6 +140,10 @@ func (c *Cluster) startControlPlane(ctx context.Context, procs map[string]launch
 		if err := c.startComponent(ctx, name, p.bin, p.version); err != nil {
 			return err
 		}
+	}
+	if k, ok := procs[Kwok]; ok {
+		c.progressf("starting kwok %s (simulated kubelets)", k.version)
+		return c.startKwok(ctx, k.bin)
 	}
 	return nil
 }
