@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // EnsureRunning restarts any process of the sandbox that is not running,
@@ -57,9 +60,40 @@ func (c *Cluster) EnsureRunning(ctx context.Context) ([]string, error) {
 		restarted = append(restarted, name+" "+p.Version)
 	}
 	if len(restarted) > 0 {
-		return restarted, c.save()
+		if err := c.save(); err != nil {
+			return restarted, err
+		}
+		return restarted, c.finishDeletions(ctx)
 	}
 	return nil, nil
+}
+
+// finishDeletions removes pods left terminating on the simulated nodes.
+// kwok removes a deleted pod a second after its deletion (stagePodDelete)
+// and drops that action for good when it fails with anything but
+// "connection refused" — as it does when the apiserver goes down at that
+// moment — so the pod would stay terminating forever, holding its PDB at
+// 0 disruptions allowed. A kubelet would finish the job once the
+// apiserver is back; this does it for kwok.
+func (c *Cluster) finishDeletions(ctx context.Context) error {
+	cs := c.Client()
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("sandbox %q: listing pods left terminating: %w", c.Name, err)
+	}
+	zero := int64(0)
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil || time.Since(p.DeletionTimestamp.Time) < 2*time.Second {
+			continue
+		}
+		uid := p.UID
+		err := cs.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("sandbox %q: removing pod %s/%s left terminating: %w", c.Name, p.Namespace, p.Name, err)
+		}
+		c.progressf("removed pod %s/%s, terminating since %s (its simulated kubelet lost the deletion)", p.Namespace, p.Name, p.DeletionTimestamp.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // killOrphans kills processes of component that belong to this sandbox
