@@ -126,6 +126,11 @@ func Build(ctx context.Context, twin Twin, src *Source, opts BuildOptions) (*Bui
 				return b, err
 			}
 		}
+		if kind.Kind == "ResourceQuota" {
+			if err := waitQuotasObserved(ctx, twin.Dynamic, g); err != nil {
+				return b, err
+			}
+		}
 	}
 	sort.Slice(b.Failed, func(i, j int) bool { return b.Failed[i].Key < b.Failed[j].Key })
 
@@ -225,6 +230,37 @@ func waitEstablished(ctx context.Context, dyn dynamic.Interface, crds []Object, 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// waitQuotasObserved waits (up to 30 s) until the twin's quota controller
+// has filled each written ResourceQuota's status.hard. Until then the
+// apiserver's quota admission may not see the new quota at all (its
+// informer lags, and a namespace it found without quotas is cached so
+// for a while), and the objects written next would be admitted where
+// production's quota refused them.
+func waitQuotasObserved(ctx context.Context, dyn dynamic.Interface, quotas []Object) error {
+	ri := dyn.Resource(gvr("", "v1", "resourcequotas"))
+	deadline := time.Now().Add(30 * time.Second)
+	for _, o := range quotas {
+		for {
+			got, err := ri.Namespace(o.Obj.GetNamespace()).Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+			if err != nil {
+				break // refused at create (recorded) or gone: nothing to wait for
+			}
+			if hard, _, _ := unstructured.NestedMap(got.Object, "status", "hard"); len(hard) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 	}
 	return nil
