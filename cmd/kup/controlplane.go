@@ -64,16 +64,9 @@ object intact. Step two (kup controlplane complete, or by itself after
 			if a.SkipBackup && a.BackupDir != "" {
 				return usageError("--skip-backup and --backup-dir contradict each other")
 			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
-			}
-			cp, err := controlPlaneProvider(providerName, cfg.Host)
+			cfg, cp, err := controlPlaneFor(cmd, flags, providerName)
 			if err != nil {
 				return err
-			}
-			if sp, ok := cp.(*sandboxprovider.ControlPlane); ok {
-				sp.Cluster.SetProgress(indent{cmd.ErrOrStderr()})
 			}
 			if rs.safe {
 				w := rs.action(cfg, cp)
@@ -124,6 +117,24 @@ func (f *rollbackSafeFlags) addLock(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.lockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
 }
 
+// controlPlaneFor resolves the cluster and its control-plane provider
+// (--provider, or a kup sandbox detected), with a sandbox's progress
+// lines indented on stderr.
+func controlPlaneFor(cmd *cobra.Command, flags *genericclioptions.ConfigFlags, providerName string) (*rest.Config, provider.ControlPlane, error) {
+	cfg, err := flags.ToRESTConfig()
+	if err != nil {
+		return nil, nil, usageError("no cluster (%v): pass --kubeconfig/--context", err)
+	}
+	cp, err := controlPlaneProvider(providerName, cfg.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sp, ok := cp.(*sandboxprovider.ControlPlane); ok {
+		sp.Cluster.SetProgress(indent{cmd.ErrOrStderr()})
+	}
+	return cfg, cp, nil
+}
+
 func (f *rollbackSafeFlags) action(cfg *rest.Config, cp provider.ControlPlane) *action.RollbackSafe {
 	return &action.RollbackSafe{Config: cfg, ControlPlane: cp, Soak: f.soak, LockTTL: f.lockTTL}
 }
@@ -144,16 +155,9 @@ raised component on, kup rollback is no longer possible: only a snapshot
 restore goes back. Running it again after an interruption finishes it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
-			}
-			cp, err := controlPlaneProvider(providerName, cfg.Host)
+			cfg, cp, err := controlPlaneFor(cmd, flags, providerName)
 			if err != nil {
 				return err
-			}
-			if sp, ok := cp.(*sandboxprovider.ControlPlane); ok {
-				sp.Cluster.SetProgress(indent{cmd.ErrOrStderr()})
 			}
 			w := rs.action(cfg, cp)
 			w.GateTimeout, w.Progress = gate, cmd.ErrOrStderr()

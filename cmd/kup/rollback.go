@@ -7,7 +7,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kup-project/kup/internal/action"
-	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 )
 
 func newRollbackCommand() *cobra.Command {
@@ -41,17 +40,9 @@ then the control plane; outside the window kup refuses and says why.`,
 			if pf.name == "eks" {
 				return runEKSRollback(cmd, flags, &pf, maxUnavailable)
 			}
-			providerName := pf.name
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
-			}
-			cp, err := controlPlaneProvider(providerName, cfg.Host)
+			cfg, cp, err := controlPlaneFor(cmd, flags, pf.name)
 			if err != nil {
 				return err
-			}
-			if sp, ok := cp.(*sandboxprovider.ControlPlane); ok {
-				sp.Cluster.SetProgress(indent{cmd.ErrOrStderr()})
 			}
 			w := rs.action(cfg, cp)
 			w.GateTimeout, w.Progress, w.BackupDir, w.Etcd = gate, cmd.ErrOrStderr(), backupDir, ef.endpoint()

@@ -574,3 +574,21 @@ func TestPolicyValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestBudgetRoundsFor(t *testing.T) {
+	for _, tc := range []struct {
+		upgrade, ready time.Duration
+		want           int
+	}{
+		{16 * time.Second, 5 * time.Second, 3},  // the benchmark's canary: 1 + 16/7 = 3
+		{16 * time.Second, 18 * time.Second, 1}, // replacements slower than an upgrade
+		{16 * time.Second, 12 * time.Second, 2},
+		{8 * time.Second, time.Second, 3},  // capped
+		{time.Second, 10 * time.Second, 1}, // never below 1
+		{0, 0, 1},
+	} {
+		if got := BudgetRoundsFor(tc.upgrade, tc.ready); got != tc.want {
+			t.Errorf("BudgetRoundsFor(%s, %s) = %d, want %d", tc.upgrade, tc.ready, got, tc.want)
+		}
+	}
+}

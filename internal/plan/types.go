@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"time"
+
 	"fmt"
 	"slices"
 
@@ -69,6 +71,20 @@ type Policy struct {
 const MaxBudgetRounds = 4
 
 func (p Policy) rounds() int { return min(max(p.BudgetRounds, 1), MaxBudgetRounds) }
+
+// AutoBudgetRounds caps BudgetRoundsFor: a third round already makes a
+// wave's drains wait twice for replacement pods.
+const AutoBudgetRounds = 3
+
+// BudgetRoundsFor is the budget rounds worth spending when a node takes
+// nodeUpgrade to upgrade and replacement pods take podReady to be Ready: a
+// wave that spends a PDB's budget twice waits once for the replacements
+// inside its drains, while a wave more costs a node upgrade. So 1 +
+// nodeUpgrade / (podReady + 2 s), the 2 s for eviction, scheduling and
+// the disruption controller, at least 1 and at most AutoBudgetRounds.
+func BudgetRoundsFor(nodeUpgrade, podReady time.Duration) int {
+	return min(AutoBudgetRounds, max(1, 1+int(nodeUpgrade/(podReady+2*time.Second))))
+}
 
 // CanaryEnabled reports whether the first worker wave is a single node.
 func (p Policy) CanaryEnabled() bool { return p.Canary == nil || *p.Canary }

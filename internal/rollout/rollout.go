@@ -554,12 +554,9 @@ func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string) (plan.W
 }
 
 // autoRounds chooses plan.Policy.BudgetRounds from what this rollout
-// measured: a wave that spends a PDB's budget twice waits once for the
-// replacement pods to be Ready (P) inside its drains, while a wave more
-// costs a node upgrade (U). So the rounds are 1 + U / (P + 2 s), the 2 s
-// for eviction, scheduling and the disruption controller, at most 3 —
-// and 1 until a node has been upgraded and replacements seen Ready (the
-// canary wave measures both).
+// measured (plan.BudgetRoundsFor): the median node upgrade and the median
+// time replacement pods took to be Ready — and 1 until a node has been
+// upgraded and replacements seen Ready (the canary wave measures both).
 func (r *Roller) autoRounds(s *clusterState) int {
 	r.mu.Lock()
 	var ups []time.Duration
@@ -590,7 +587,7 @@ func (r *Roller) autoRounds(s *clusterState) int {
 	rounds := 1
 	u, p := median(ups), median(readies)
 	if len(ups) > 0 && len(readies) > 0 {
-		rounds = min(3, 1+int(u/(p+2*time.Second)))
+		rounds = plan.BudgetRoundsFor(u, p)
 	}
 	if rounds != r.rounds && r.rounds != 0 {
 		r.emit("", StepWave, "budget rounds now %d: a node upgrade takes %s, replacement pods are Ready after %s", rounds, u.Round(100*time.Millisecond), p.Round(100*time.Millisecond))
