@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
@@ -140,6 +141,7 @@ func Build(ctx context.Context, twin Twin, src *Source, opts BuildOptions) (*Bui
 	}
 	progress("waiting up to %s for the nodes to be Ready and the workloads as available as in the real cluster", timeout)
 	b.NotSettled = settle(ctx, twin, src, timeout)
+	resyncBudgets(ctx, twin, progress)
 	b.Took = time.Since(start)
 	return b, ctx.Err()
 }
@@ -302,6 +304,37 @@ func settle(ctx context.Context, twin Twin, src *Source, timeout time.Duration) 
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// ResyncedAnnotation is set on every twin PodDisruptionBudget once the
+// workloads have settled.
+const ResyncedAnnotation = "rehearse.kup.dev/resynced"
+
+// resyncBudgets touches every PodDisruptionBudget in the twin so the
+// disruption controller computes its status again now that the pods are
+// there and Ready. It has to be told: on a pod event the controller
+// re-syncs only the first budget that selects the pod ("matches multiple
+// PodDisruptionBudgets. Chose arbitrarily"), so a second budget over the
+// same pods keeps the status it computed when it was written, before its
+// pods existed (expectedPods 0), where the real cluster's has long been
+// recomputed. Any update of a budget makes the controller sync it.
+func resyncBudgets(ctx context.Context, twin Twin, progress func(string, ...any)) {
+	l, err := twin.Client.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		progress("could not list the twin's PodDisruptionBudgets to resync them: %v", err)
+		return
+	}
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, ResyncedAnnotation, time.Now().UTC().Format(time.RFC3339)))
+	_ = parallel(ctx, len(l.Items), 8, func(ctx context.Context, i int) error {
+		p := &l.Items[i]
+		if p.Namespace == KupNamespace {
+			return nil
+		}
+		if _, err := twin.Client.PolicyV1().PodDisruptionBudgets(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kup-rehearse"}); err != nil {
+			progress("PodDisruptionBudget %s/%s: resync: %v", p.Namespace, p.Name, err)
+		}
+		return ctx.Err()
+	})
 }
 
 func inScope(src *Source, key string) bool {
