@@ -352,7 +352,8 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			upgraded = append(upgraded, n.Name)
 		}
 	}
-	var waitedSince time.Time
+	var waitedSince, lastSaid time.Time
+	var lastHolders string
 	failures := 0
 	remaining := append([]string(nil), todo...)
 	for len(remaining) > 0 {
@@ -380,12 +381,22 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			// Nothing can go now, but not everything is blocked for good:
 			// live budgets are below steady state (pods of the last wave,
 			// or of something else, not Ready yet). Wait for them.
+			reason := wave.Limit.Reason
+			if h := budgetHolders(snap.pdbs, snap.pods, wave.Limit.PDB, time.Now()); h != "" {
+				reason += ": " + h
+			}
 			if waitedSince.IsZero() {
-				waitedSince = time.Now()
-				r.emit("", StepWaiting, "no node can be drained now without exceeding a PDB's current budget (%s); waiting for budgets to recover", wave.Limit.Reason)
+				waitedSince, lastSaid = time.Now(), time.Now()
+				lastHolders = reason
+				r.emit("", StepWaiting, "no node can be drained now without exceeding a PDB's current budget (%s); waiting for budgets to recover", reason)
+			} else if reason != lastHolders && time.Since(lastSaid) > 30*time.Second {
+				// Say again what holds the budget when it changed, at
+				// most twice a minute: a long wait must not look hung.
+				lastHolders, lastSaid = reason, time.Now()
+				r.emit("", StepWaiting, "still waiting for budgets to recover after %s (%s)", time.Since(waitedSince).Round(time.Second), reason)
 			}
 			if time.Since(waitedSince) > o.GateTimeout {
-				err := fmt.Errorf("no node could be drained for %s: PodDisruptionBudgets did not recover (%s)", o.GateTimeout, wave.Limit.Reason)
+				err := fmt.Errorf("no node could be drained for %s: PodDisruptionBudgets did not recover (%s)", o.GateTimeout, reason)
 				return r.stop(err.Error()), err
 			}
 			if err := sleepCtx(ctx, 2*time.Second); err != nil {
