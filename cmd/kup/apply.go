@@ -90,6 +90,9 @@ changed on it) and kup stops (resumable).`,
 				f.waive = append(f.waive, p.Waived...)
 				f.rf.maxUnavailable = p.Policy.MaxUnavailable.String()
 				f.rf.zoneByZone = p.Policy.ZoneByZone
+				if p.Policy.BudgetRounds > 0 {
+					f.rf.opts.Policy.BudgetRounds = p.Policy.BudgetRounds
+				}
 			}
 			if f.target == "" {
 				return usageError("--to is required (or a plan file saved by kup plan --save)")
@@ -207,7 +210,7 @@ func finishApplier(cmd *cobra.Command, a *apply.Applier, f *applyFlags, host str
 		a.Options.Window = w
 	}
 	a.Options.Preflight = action.PreflightHook(host, f.waive, func() *action.Plan {
-		p := &action.Plan{Config: a.Config, MaxUnavailable: ro.Policy.MaxUnavailable, ZoneByZone: ro.Policy.ZoneByZone}
+		p := &action.Plan{Config: a.Config, MaxUnavailable: ro.Policy.MaxUnavailable, ZoneByZone: ro.Policy.ZoneByZone, BudgetRounds: ro.Policy.BudgetRounds}
 		if f.pf.name == "eks" {
 			p.ControlPlane = a.ControlPlane
 		}

@@ -20,6 +20,21 @@ func run(t *testing.T, args ...string) (string, int) {
 	return out.String() + errOut.String(), exitCode(err)
 }
 
+// runErr is run with the error main would print appended.
+func runErr(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	if err != nil {
+		out.WriteString("Error: " + err.Error())
+	}
+	return out.String(), exitCode(err)
+}
+
 func TestExitCodes(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -35,8 +50,11 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"versions", "--from", "v1.36.3", "--to", "v1.37.2", "-o", "xml"}, exitUsage, ""},
 		{[]string{"versions", "--no-such-flag"}, exitUsage, ""},
 		{[]string{"sandbox", "up", "--version", "1.36"}, exitError, ""},
+		// kup plan checks its wave flags before it reads a cluster, as apply does.
+		{[]string{"plan", "--to", "v1.37.2", "--server", "https://127.0.0.1:1", "--max-unavailable", "lots"}, exitUsage, `--max-unavailable "lots"`},
+		{[]string{"plan", "--to", "v1.37.2", "--server", "https://127.0.0.1:1", "--budget-rounds", "0"}, exitUsage, "--budget-rounds 0: want 1 to"},
 	} {
-		out, code := run(t, tc.args...)
+		out, code := runErr(t, tc.args...)
 		if code != tc.code {
 			t.Errorf("kup %s: exit %d, want %d (output %q)", strings.Join(tc.args, " "), code, tc.code, out)
 		}

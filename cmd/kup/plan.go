@@ -11,6 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/kup-project/kup/internal/action"
+	"github.com/kup-project/kup/internal/plan"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/report"
 )
@@ -39,9 +40,15 @@ with --waive ID), 1 error, 2 bad usage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" && output != "yaml" {
-				return usageError("-o %q: want table, json or yaml (saving a plan to a file is not supported yet)", output)
+				return usageError("-o %q: want table, json or yaml (a plan for kup apply is saved with --save FILE)", output)
 			}
 			a.MaxUnavailable = intstr.Parse(maxUnavailable)
+			if _, err := intstr.GetScaledValueFromIntOrPercent(&a.MaxUnavailable, 100, false); err != nil || a.MaxUnavailable.IntValue() < 0 {
+				return usageError("--max-unavailable %q: want a count (3) or a percentage (10%%)", maxUnavailable)
+			}
+			if a.BudgetRounds < 1 || a.BudgetRounds > plan.MaxBudgetRounds {
+				return usageError("--budget-rounds %d: want 1 to %d (kup apply --budget-rounds 0 chooses from what it measures during the rollout)", a.BudgetRounds, plan.MaxBudgetRounds)
+			}
 			if err := pf.takeCluster(flags); err != nil {
 				return err
 			}
@@ -82,8 +89,10 @@ with --waive ID), 1 error, 2 bad usage.`,
 	f := cmd.Flags()
 	f.StringVar(&a.To, "to", "", "target Kubernetes version (v1.37.2, or v1.37 for its newest patch)")
 	f.StringArrayVar(&a.Manifests, "manifests", nil, "manifest file or directory to scan for removed APIs (repeatable)")
-	f.StringVar(&maxUnavailable, "max-unavailable", "1", "nodes drained at once: a count or a percentage of the worker nodes")
+	// The defaults are kup apply's: the plan previews what apply would do.
+	f.StringVar(&maxUnavailable, "max-unavailable", "10%", "most nodes down at once: a count or a percentage of the nodes in scope (as kup apply)")
 	f.BoolVar(&a.ZoneByZone, "zone-by-zone", false, "keep every wave inside one zone and finish a zone before the next")
+	f.IntVar(&a.BudgetRounds, "budget-rounds", 1, "how many times a wave may spend each PDB's budget (as kup apply); 1 never waits inside a wave")
 	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	f.BoolVar(&noColor, "no-color", false, "never colour the output (NO_COLOR does the same)")
 	f.BoolVar(&listAll, "nodes", false, "list every node and object instead of the first few")

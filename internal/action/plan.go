@@ -48,9 +48,11 @@ type Plan struct {
 	To           string
 	// Manifests are files or directories scanned for removed APIs.
 	Manifests []string
-	// MaxUnavailable and ZoneByZone shape the waves (see plan.Policy).
+	// MaxUnavailable, ZoneByZone and BudgetRounds shape the waves (see
+	// plan.Policy); BudgetRounds 0 is planned as 1.
 	MaxUnavailable intstr.IntOrString
 	ZoneByZone     bool
+	BudgetRounds   int
 	// Waive lists finding IDs the user accepts; a plan whose every blocker
 	// is waived does not block.
 	Waive []string
@@ -68,7 +70,7 @@ type Plan struct {
 // result.
 func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 	res := &report.Plan{APIVersion: report.PlanAPIVersion, Kind: report.PlanKind, Findings: []checks.Finding{}, Addons: []checks.DetectedAddon{},
-		Policy: plan.Policy{MaxUnavailable: a.MaxUnavailable, ZoneByZone: a.ZoneByZone}}
+		Policy: plan.Policy{MaxUnavailable: a.MaxUnavailable, ZoneByZone: a.ZoneByZone, BudgetRounds: max(a.BudgetRounds, 1)}}
 	fail := func(code string, err error) (*report.Plan, error) {
 		res.Error = &report.ResultError{Code: code, Message: err.Error()}
 		return res, &ResultError{Code: code, Err: err}
