@@ -21,6 +21,7 @@ import (
 type cluster struct {
 	policy         Policy
 	maxUnavailable int
+	inFlight       int
 	canaryDue      bool
 	info           map[string]*nodeInfo
 	pdbs           []pdbInfo
@@ -121,6 +122,7 @@ func newCluster(in Input) *cluster {
 	}
 	mu, _ := intstr.GetScaledValueFromIntOrPercent(&in.Policy.MaxUnavailable, workers, false)
 	c.maxUnavailable = max(mu, 1)
+	c.inFlight = max(in.InFlight, 0)
 
 	c.canaryDue = in.Policy.CanaryEnabled()
 	for _, name := range in.Upgraded {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -590,5 +591,45 @@ func TestBudgetRoundsFor(t *testing.T) {
 		if got := BudgetRoundsFor(tc.upgrade, tc.ready); got != tc.want {
 			t.Errorf("BudgetRoundsFor(%s, %s) = %d, want %d", tc.upgrade, tc.ready, got, tc.want)
 		}
+	}
+}
+
+// TestNextWaveInFlight: nodes of the last wave still upgrading count
+// against max-unavailable; the planner says so when they are what holds
+// the wave, and PlanWaves ignores them.
+func TestNextWaveInFlight(t *testing.T) {
+	var nodes []*v1.Node
+	for i := range 6 {
+		nodes = append(nodes, worker(fmt.Sprintf("n%d", i), "", 8))
+	}
+	cp := controlPlane("cp", "")
+	for _, tc := range []struct {
+		name      string
+		nodes     []*v1.Node
+		inFlight  int
+		want      int
+		kind      LimitKind
+		reasonHas string
+	}{
+		{"nothing in flight", nodes, 0, 4, LimitMaxUnavailable, "max-unavailable 4"},
+		{"one in flight", nodes, 1, 3, LimitMaxUnavailable, "1 node of the last wave still upgrading"},
+		{"cap reached", nodes, 4, 0, LimitMaxUnavailable, "4 nodes of the last wave still upgrading"},
+		{"more in flight than the cap", nodes, 9, 0, LimitMaxUnavailable, "9 nodes"},
+		{"control plane waits for every worker", append([]*v1.Node{cp}, nodes...), 2, 0, LimitControlPlane, "2 nodes still upgrading"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Nodes: tc.nodes, ToUpgrade: names(tc.nodes), InFlight: tc.inFlight,
+				Policy: Policy{MaxUnavailable: count(4), Canary: noCanary()}}
+			w, blocked := NextWave(in)
+			if len(w.Nodes) != tc.want || len(blocked) != 0 {
+				t.Fatalf("NextWave = %v (blocked %v), want %d nodes", w.Nodes, blocked, tc.want)
+			}
+			if w.Limit.Kind != tc.kind || !strings.Contains(w.Limit.Reason, tc.reasonHas) {
+				t.Errorf("limit = %+v, want %s with %q", w.Limit, tc.kind, tc.reasonHas)
+			}
+			if p := PlanWaves(in); len(p.Waves) == 0 || len(p.Waves[len(p.Waves)-1].Nodes) == 0 {
+				t.Errorf("PlanWaves with InFlight %d = %+v: it plans from steady state and ignores nodes in flight", tc.inFlight, p.Waves)
+			}
+		})
 	}
 }

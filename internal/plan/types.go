@@ -34,6 +34,11 @@ type Input struct {
 	// tells whether the canary wave is behind us.
 	Upgraded []string
 	Policy   Policy
+	// InFlight counts nodes of an earlier wave that are still down (their
+	// drains done, their upgrades running): they count against
+	// MaxUnavailable, so a wave started before they are back is that much
+	// smaller. Only NextWave reads it.
+	InFlight int
 }
 
 // Policy is what the user chose to bound the rollout.

@@ -99,6 +99,10 @@ func (c *cluster) buildWave(remaining []string, live, canaryDue bool) Wave {
 		limit = 1
 		capLimit = Limit{Kind: LimitControlPlane, Reason: "control-plane one at a time"}
 		w.ControlPlane = true
+		if live && c.inFlight > 0 {
+			limit = 0
+			capLimit.Reason += fmt.Sprintf(", and %s still upgrading", plural(c.inFlight, "node"))
+		}
 	} else {
 		zone := c.info[remaining[0]].zone
 		for _, n := range remaining {
@@ -119,6 +123,10 @@ func (c *cluster) buildWave(remaining []string, live, canaryDue bool) Wave {
 			// about 1% longer over the sequence test's clusters.)
 			limit = 1
 			capLimit = Limit{Kind: LimitCanary, Reason: "canary"}
+		}
+		if live && c.inFlight > 0 {
+			limit = max(limit-c.inFlight, 0)
+			capLimit.Reason += fmt.Sprintf(", %s of the last wave still upgrading", plural(c.inFlight, "node"))
 		}
 	}
 

@@ -40,6 +40,7 @@ var (
 	benchBatch          = flag.Int("rollout.batch", 0, "BenchmarkRolloutStrategies: fixed batch size when the waves run is skipped (default: kup's widest wave)")
 	benchUpgradeTime    = flag.Duration("rollout.upgrade-time", 15*time.Second, "BenchmarkRolloutStrategies: simulated node upgrade time")
 	benchPodReady       = flag.Duration("rollout.pod-ready", 5*time.Second, "BenchmarkRolloutStrategies: pod ready delay")
+	benchCompareOverlap = flag.Bool("rollout.compare-overlap", false, "BenchmarkRolloutStrategies: also roll with kup's waves not overlapping (rollout.Options.Overlap false), for the ratio")
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
 
@@ -157,6 +158,11 @@ func BenchmarkRolloutStrategies(b *testing.B) {
 	b.Run("waves", func(b *testing.B) {
 		runs[rollout.StrategyWaves] = benchStrategy(b, rollout.StrategyWaves, 0)
 	})
+	if *benchCompareOverlap {
+		b.Run("waves-no-overlap", func(b *testing.B) {
+			runs[strategyNoOverlap] = benchStrategy(b, strategyNoOverlap, 0)
+		})
+	}
 	b.Run("sequential", func(b *testing.B) {
 		runs[rollout.StrategySequential] = benchStrategy(b, rollout.StrategySequential, 0)
 	})
@@ -175,6 +181,11 @@ func BenchmarkRolloutStrategies(b *testing.B) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// strategyNoOverlap names, in the benchmark only, kup's waves run with
+// rollout.Options.Overlap off; StrategyWaves runs with it on, as kup
+// apply does by default.
+const strategyNoOverlap rollout.Strategy = "waves-no-overlap"
 
 // benchStrategy starts a fresh sandbox, seeds the mix, rolls it with the
 // strategy and reports the run's figures as metrics.
@@ -213,7 +224,10 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
-		Drain: drain.Options{Timeout: 15 * time.Minute},
+		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves,
+	}
+	if strategy == strategyNoOverlap {
+		opts.Strategy = rollout.StrategyWaves
 	}
 	rolled := n
 	if strategy == rollout.StrategySequential && *benchSeqNodes > 0 && *benchSeqNodes < n {
@@ -373,8 +387,8 @@ func median(ds []time.Duration) time.Duration {
 // was skipped) and podReady the sandbox's pod ready delay.
 func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-12s %6s %6s %11s %9s %10s %9s %8s %10s\n", "strategy", "nodes", "waves", "makespan", "per-node", "refused", "evict/pod", "PDB-viol", "worst-avail")
-	for _, s := range []rollout.Strategy{rollout.StrategyWaves, rollout.StrategySequential, rollout.StrategyFixedBatch} {
+	fmt.Fprintf(&b, "%-16s %6s %6s %11s %9s %10s %9s %8s %10s\n", "strategy", "nodes", "waves", "makespan", "per-node", "refused", "evict/pod", "PDB-viol", "worst-avail")
+	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
 		r := runs[s]
 		if r == nil {
 			continue
@@ -391,7 +405,7 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 		if r.EvictablePods > 0 {
 			ev = float64(r.Evictions) / float64(r.EvictablePods)
 		}
-		fmt.Fprintf(&b, "%-12s %6s %6d %11s %9s %10d %9.2f %8d %10.3f\n", s, nodes, r.Waves, mk, r.PerNode.Round(100*time.Millisecond), r.Refusals, ev, r.Violations, r.Worst)
+		fmt.Fprintf(&b, "%-16s %6s %6d %11s %9s %10d %9.2f %8d %10.3f\n", s, nodes, r.Waves, mk, r.PerNode.Round(100*time.Millisecond), r.Refusals, ev, r.Violations, r.Worst)
 	}
 	if seq := runs[rollout.StrategySequential]; seq != nil && seq.Extrapolated > 0 {
 		fmt.Fprintf(&b, "* sequential rolled %d of %d nodes (%s) and is extrapolated linearly: a sequential loop's per-node time does not depend on how many nodes come after\n",
@@ -427,6 +441,9 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	}
 	if fb := runs[rollout.StrategyFixedBatch]; fb != nil {
 		fmt.Fprintf(&b, "fixed-batch / kup:   %.2f× (target ≥ 1.5; batch %d)\n", ratio(fb.Makespan, kup.Makespan), fb.WidestWave)
+	}
+	if no := runs[strategyNoOverlap]; no != nil {
+		fmt.Fprintf(&b, "no overlap / kup:    %.2f× (kup's waves without Options.Overlap)\n", ratio(no.Makespan, kup.Makespan))
 	}
 	fmt.Fprintf(&b, "kup PDB violations:  %d (target 0)\n", kup.Violations)
 	return b.String()

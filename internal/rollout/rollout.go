@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -87,6 +88,15 @@ type Options struct {
 	// evicted more pods twice.
 	AutoBudgetRounds bool
 	Strategy         Strategy
+	// Overlap lets the next wave start draining while the last one's
+	// nodes are still upgrading, once the last one's drains are done: a
+	// PDB's budget comes back when the evicted pods are Ready elsewhere,
+	// long before the drained nodes are. The nodes still upgrading count
+	// against max-unavailable, live budgets bound the new wave as always,
+	// and at most two waves are in flight. Not for the canary, control-
+	// plane waves, --zone-by-zone or a soak, which all mean "wait for the
+	// last wave".
+	Overlap bool
 	// BatchSize is the batch of StrategyFixedBatch.
 	BatchSize int
 	Drain     drain.Options
@@ -260,7 +270,77 @@ func (r *Roller) emit(node, step, format string, args ...any) {
 	if r.Options.Progress == nil {
 		return
 	}
-	r.Options.Progress(Event{Time: time.Now(), Wave: r.wave, Node: node, Step: step, Message: fmt.Sprintf(format, args...)})
+	// With waves overlapping, a node's events belong to its own wave,
+	// not to the one being planned.
+	r.mu.Lock()
+	wave := r.wave
+	if nr := r.res.Nodes[node]; node != "" && nr != nil && nr.Wave > 0 {
+		wave = nr.Wave
+	}
+	r.mu.Unlock()
+	r.Options.Progress(Event{Time: time.Now(), Wave: wave, Node: node, Step: step, Message: fmt.Sprintf(format, args...)})
+}
+
+// waveIndex is the index of the last wave started.
+func (r *Roller) waveIndex() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.wave
+}
+
+// flight is a wave whose nodes are being rolled, each in its goroutine.
+type flight struct {
+	index  int
+	wave   plan.Wave
+	wr     WaveResult
+	before baseline
+	errs   []error
+	// running counts the nodes not finished; drained is closed once every
+	// node is past its drain (or stopped before it), done once every node
+	// finished.
+	running atomic.Int32
+	drained chan struct{}
+	done    chan struct{}
+}
+
+// launch starts a wave: every node of it in its own goroutine.
+func (r *Roller) launch(ctx context.Context, snap *clusterState, wave plan.Wave, rounds int) *flight {
+	r.mu.Lock()
+	r.wave++
+	f := &flight{index: r.wave, wave: wave, errs: make([]error, len(wave.Nodes)),
+		drained: make(chan struct{}), done: make(chan struct{}), before: availability(snap)}
+	for _, n := range wave.Nodes {
+		nr := r.res.Nodes[n]
+		if nr == nil {
+			nr = &NodeResult{Node: n}
+			r.res.Nodes[n] = nr
+		}
+		nr.Wave = f.index
+	}
+	r.mu.Unlock()
+	f.wr = WaveResult{Index: f.index, Nodes: wave.Nodes, Limit: wave.Limit, Rounds: rounds, Started: time.Now()}
+	r.emit("", StepWave, "wave %d: %d node(s) %v — limited by %s", f.index, len(wave.Nodes), wave.Nodes, wave.Limit.Reason)
+	f.running.Store(int32(len(wave.Nodes)))
+	var drains, all sync.WaitGroup
+	drains.Add(len(wave.Nodes))
+	all.Add(len(wave.Nodes))
+	for i, n := range wave.Nodes {
+		go func() {
+			var once sync.Once
+			drained := func() { once.Do(drains.Done) }
+			defer all.Done()
+			defer f.running.Add(-1)
+			defer drained()
+			f.errs[i] = r.rollNode(ctx, snap.node(n), f.index, drained)
+		}()
+	}
+	go func() { drains.Wait(); close(f.drained) }()
+	go func() {
+		all.Wait()
+		f.wr.Finished = time.Now() // read after done
+		close(f.done)
+	}()
+	return f
 }
 
 // Run rolls the nodes. It returns the Result even when it stops early;
@@ -356,27 +436,121 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	var lastHolders string
 	failures := 0
 	remaining := append([]string(nil), todo...)
-	for len(remaining) > 0 {
+
+	// prev is the wave still upgrading while the next one drains (see
+	// Options.Overlap); nil when none is.
+	var prev *flight
+	// finish waits for f's nodes, records them, applies the failure
+	// policy and runs the health gate (and soak). A non-nil error stops
+	// the rollout; the caller waits for any other wave first.
+	finish := func(f *flight) error {
+		<-f.done
+		res.Waves = append(res.Waves, f.wr)
+		var waveFailed []string
+		for i, n := range f.wave.Nodes {
+			if f.errs[i] == nil {
+				upgraded = append(upgraded, n)
+				continue
+			}
+			failures++
+			waveFailed = append(waveFailed, n)
+		}
+		if len(waveFailed) > 0 {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted during wave %d: %w", f.index, ctx.Err())
+			}
+			if o.OnFailure == OnFailureStop && !allQuarantined(res, waveFailed) {
+				return fmt.Errorf("wave %d: node(s) %v failed; stopping (--on-failure=stop): %w", f.index, waveFailed, firstErr(f.errs))
+			}
+			if o.MaxFailures > 0 && failures >= o.MaxFailures {
+				return fmt.Errorf("%d node(s) failed, reaching --max-failures %d; stopping", failures, o.MaxFailures)
+			}
+		}
+		if o.Strategy != StrategySequential && o.Strategy != StrategyFixedBatch || len(remaining) == 0 {
+			if err := r.gate(ctx, f.index, f.wave.Nodes, f.before); err != nil {
+				return fmt.Errorf("health gate after wave %d: %w", f.index, err)
+			}
+		}
+		if o.Soak > 0 && len(remaining) > 0 {
+			r.emit("", StepGate, "soaking %s after wave %d", o.Soak, f.index)
+			if err := sleepCtx(ctx, o.Soak); err != nil {
+				return fmt.Errorf("interrupted during soak: %w", err)
+			}
+		}
+		return nil
+	}
+	// stopWith ends the rollout early: the wave still in flight finishes
+	// every node first (never a drain left half-done), and is recorded.
+	stopWith := func(err error, paused bool) (*Result, error) {
+		if prev != nil {
+			<-prev.done
+			res.Waves = append(res.Waves, prev.wr)
+			for i, n := range prev.wave.Nodes {
+				if prev.errs[i] == nil {
+					upgraded = append(upgraded, n)
+				}
+			}
+			prev = nil
+		}
+		if paused {
+			return r.stop(fmt.Sprintf("paused before wave %d with %d node(s) left", r.waveIndex()+1, len(remaining))), ErrPaused
+		}
+		return r.stop(err.Error()), err
+	}
+	for len(remaining) > 0 || prev != nil {
+		if len(remaining) == 0 {
+			f := prev
+			prev = nil
+			if err := finish(f); err != nil {
+				return stopWith(err, false)
+			}
+			continue
+		}
 		if err := ctx.Err(); err != nil {
-			return r.stop("interrupted: " + err.Error()), err
+			return stopWith(fmt.Errorf("interrupted: %w", err), false)
 		}
 		select {
 		case <-o.Pause:
-			return r.stop(fmt.Sprintf("paused before wave %d with %d node(s) left", r.wave+1, len(remaining))), ErrPaused
+			return stopWith(nil, true)
 		default:
 		}
 		if o.Strategy == StrategyWaves {
 			for _, n := range remaining {
 				if err := r.setPendingTaint(ctx, n, true); err != nil {
-					return r.stop(err.Error()), err
+					return stopWith(err, false)
 				}
 			}
 		}
 		snap, err := r.read(ctx)
 		if err != nil {
-			return r.stop(err.Error()), err
+			return stopWith(err, false)
 		}
-		wave, blocked, rounds := r.nextWave(snap, remaining, upgraded)
+		inFlight := 0
+		if prev != nil {
+			inFlight = int(prev.running.Load())
+		}
+		wave, blocked, rounds := r.nextWave(snap, remaining, upgraded, inFlight)
+		if len(wave.Nodes) == 0 && prev != nil {
+			// Nothing fits next to the wave still upgrading. When budgets
+			// are what is short (its replacement pods not Ready yet), they
+			// usually come back before its nodes do: look again in a
+			// second. Otherwise, or once it is done, let it finish and
+			// plan with its nodes back.
+			if wave.Limit.Kind == plan.LimitPDB && prev.running.Load() > 0 {
+				select {
+				case <-prev.done:
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+				continue
+			}
+			f := prev
+			prev = nil
+			if err := finish(f); err != nil {
+				return stopWith(err, false)
+			}
+			continue
+		}
 		if len(wave.Nodes) == 0 && len(blocked) < len(remaining) {
 			// Nothing can go now, but not everything is blocked for good:
 			// live budgets are below steady state (pods of the last wave,
@@ -418,57 +592,35 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			err := fmt.Errorf("%d node(s) cannot be drained: %v", len(blocked), names)
 			return r.stop(err.Error()), err
 		}
-		r.wave++
-		wr := WaveResult{Index: r.wave, Nodes: wave.Nodes, Limit: wave.Limit, Rounds: rounds, Started: time.Now()}
-		r.emit("", StepWave, "wave %d: %d node(s) %v — limited by %s", r.wave, len(wave.Nodes), wave.Nodes, wave.Limit.Reason)
-		before := availability(snap)
-
-		var wg sync.WaitGroup
-		errs := make([]error, len(wave.Nodes))
-		for i, n := range wave.Nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = r.rollNode(ctx, snap.node(n), r.wave)
-			}()
-		}
-		wg.Wait()
-		wr.Finished = time.Now()
-		res.Waves = append(res.Waves, wr)
-
-		var waveFailed []string
-		for i, n := range wave.Nodes {
+		// The canary, control-plane waves and the strategies kup is
+		// measured against run alone: the next wave is planned only once
+		// this one has finished. Otherwise the next is planned as soon as
+		// this one's drains are done.
+		overlap := o.Overlap && o.Strategy == StrategyWaves && o.Soak == 0 && !o.Policy.ZoneByZone &&
+			!wave.ControlPlane && len(upgraded) > 0
+		f := r.launch(ctx, snap, wave, rounds)
+		for _, n := range wave.Nodes {
 			remaining = remove(remaining, n)
-			if errs[i] == nil {
-				upgraded = append(upgraded, n)
-				continue
-			}
-			failures++
-			waveFailed = append(waveFailed, n)
 		}
-		if len(waveFailed) > 0 {
-			if ctx.Err() != nil {
-				return r.stop("interrupted during wave " + fmt.Sprint(r.wave)), ctx.Err()
-			}
-			if o.OnFailure == OnFailureStop && !allQuarantined(res, waveFailed) {
-				err := fmt.Errorf("wave %d: node(s) %v failed; stopping (--on-failure=stop): %w", r.wave, waveFailed, firstErr(errs))
-				return r.stop(err.Error()), err
-			}
-			if o.MaxFailures > 0 && failures >= o.MaxFailures {
-				err := fmt.Errorf("%d node(s) failed, reaching --max-failures %d; stopping", failures, o.MaxFailures)
-				return r.stop(err.Error()), err
-			}
+		if overlap {
+			<-f.drained
+		} else {
+			<-f.done
 		}
-		if o.Strategy != StrategySequential && o.Strategy != StrategyFixedBatch || len(remaining) == 0 {
-			if err := r.gate(ctx, wave.Nodes, before); err != nil {
-				err = fmt.Errorf("health gate after wave %d: %w", r.wave, err)
-				return r.stop(err.Error()), err
+		if prev != nil {
+			p := prev
+			prev = f
+			if err := finish(p); err != nil {
+				return stopWith(err, false)
 			}
+		} else {
+			prev = f
 		}
-		if o.Soak > 0 && len(remaining) > 0 {
-			r.emit("", StepGate, "soaking %s after wave %d", o.Soak, r.wave)
-			if err := sleepCtx(ctx, o.Soak); err != nil {
-				return r.stop("interrupted during soak"), err
+		if !overlap {
+			p := prev
+			prev = nil
+			if err := finish(p); err != nil {
+				return stopWith(err, false)
 			}
 		}
 	}
@@ -543,7 +695,7 @@ func (r *Roller) scope(s *clusterState) []string {
 }
 
 // nextWave picks the next wave by the strategy.
-func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string) (plan.Wave, []plan.BlockedNode, int) {
+func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string, inFlight int) (plan.Wave, []plan.BlockedNode, int) {
 	// The wave's nodes are a copy: Run removes them from remaining in
 	// place while it walks them, and keeps them in the Result.
 	switch r.Options.Strategy {
@@ -553,7 +705,7 @@ func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string) (plan.W
 		n := min(r.Options.BatchSize, len(remaining))
 		return plan.Wave{Nodes: slices.Clone(remaining[:n]), Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: fmt.Sprintf("fixed batch of %d", r.Options.BatchSize)}}, nil, 0
 	}
-	in := plan.Input{Nodes: s.nodes, Pods: s.pods, PDBs: s.pdbs, ToUpgrade: remaining, Upgraded: upgraded, Policy: r.Options.Policy}
+	in := plan.Input{Nodes: s.nodes, Pods: s.pods, PDBs: s.pdbs, ToUpgrade: remaining, Upgraded: upgraded, Policy: r.Options.Policy, InFlight: inFlight}
 	if in.Policy.MaxUnavailable == (intstr.IntOrString{}) {
 		in.Policy.MaxUnavailable = intstr.FromInt32(1)
 	}
@@ -618,11 +770,10 @@ func median(ds []time.Duration) time.Duration {
 
 // rollNode takes one node through cordon → drain → upgrade → ready →
 // uncordon, recording each step on the node (annotation and Event).
-func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int) error {
+func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drained func()) error {
 	o := r.Options
 	name := node.Name
 	nr := r.nodeResult(name)
-	nr.Wave = wave
 	start := time.Now()
 	defer func() { nr.Duration = time.Since(start) }()
 	step := func(s string) func() {
@@ -686,6 +837,7 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int) erro
 		return r.fail(ctx, nr, name, cordonedByUs, err)
 	}
 	r.event(ctx, node, "KupDrained", "drained: %d pod(s) evicted in %s", len(dres.Evicted), dres.Duration.Round(time.Millisecond))
+	drained()
 
 	done = step(StepUpgrade)
 	r.emit(name, StepUpgrade, "upgrading kubelet to %s with %s", o.Target, r.Upgrader.Name())

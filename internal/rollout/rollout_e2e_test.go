@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,12 +37,16 @@ func TestRolloutThirtyNodes(t *testing.T) {
 	}
 	var events atomic.Int64
 	r := &rollout.Roller{
-		Client:   cs,
-		Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 2 * time.Second},
+		Client: cs,
+		// An upgrade longer than a pod's readiness, as in real clusters:
+		// budgets come back while a wave's nodes still upgrade, which is
+		// when the next wave may start.
+		Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 5 * time.Second},
 		Options: rollout.Options{
-			Target: "v1.37.2",
-			Policy: plan.Policy{MaxUnavailable: intstr.FromString("20%")},
-			Drain:  drain.Options{DeleteEmptyDirData: true, Timeout: 3 * time.Minute},
+			Target:  "v1.37.2",
+			Policy:  plan.Policy{MaxUnavailable: intstr.FromString("20%")},
+			Drain:   drain.Options{DeleteEmptyDirData: true, Timeout: 3 * time.Minute},
+			Overlap: true,
 			Progress: func(e rollout.Event) {
 				events.Add(1)
 				t.Logf("%s wave=%d %s %s: %s", e.Time.Format("15:04:05.000"), e.Wave, e.Node, e.Step, e.Message)
@@ -96,6 +101,21 @@ func TestRolloutThirtyNodes(t *testing.T) {
 	if widest < 2 {
 		t.Errorf("no wave drained more than one node: %+v", res.Waves)
 	}
+	// Overlapping waves: the next wave drains while the last one's nodes
+	// upgrade, yet never more than 20% of the nodes are down at once.
+	down, overlapped := maxDown(res), false
+	for i := 1; i < len(res.Waves); i++ {
+		if res.Waves[i].Started.Before(res.Waves[i-1].Finished) {
+			overlapped = true
+		}
+	}
+	if down > 6 {
+		t.Errorf("%d nodes were down at once, more than 20%% of 30", down)
+	}
+	if !overlapped {
+		t.Errorf("no wave started before the one before it finished: %+v", res.Waves)
+	}
+	t.Logf("at most %d nodes down at once", down)
 	if res.Evictions == 0 || res.EvictablePods == 0 {
 		t.Errorf("evictions %d of %d evictable pods: the drains did nothing", res.Evictions, res.EvictablePods)
 	}
@@ -122,6 +142,42 @@ func TestRolloutThirtyNodes(t *testing.T) {
 	}
 	t.Logf("%d waves, %d evictions for %d pods (%.2f per pod), %d refusals, makespan %s",
 		len(res.Waves), res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals, res.Makespan.Round(time.Second))
+}
+
+// maxDown is the most nodes that were between cordon and done at once.
+func maxDown(res *rollout.Result) int {
+	type edge struct {
+		t time.Time
+		d int
+	}
+	var edges []edge
+	for _, nr := range res.Nodes {
+		if len(nr.Steps) == 0 {
+			continue
+		}
+		first, last := nr.Steps[0].Start, nr.Steps[0].End
+		for _, st := range nr.Steps {
+			if st.Start.Before(first) {
+				first = st.Start
+			}
+			if st.End.After(last) {
+				last = st.End
+			}
+		}
+		edges = append(edges, edge{first, 1}, edge{last, -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.t.Compare(b.t); c != 0 {
+			return c
+		}
+		return a.d - b.d // an end before a start at the same instant
+	})
+	n, most := 0, 0
+	for _, e := range edges {
+		n += e.d
+		most = max(most, n)
+	}
+	return most
 }
 
 // TestRolloutStopsOnFailure: an injected node-upgrade failure stops the

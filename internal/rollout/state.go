@@ -146,9 +146,9 @@ func availability(s *clusterState) baseline {
 // so a scale-down does not hold the gate), and no workload has more
 // crash-looping pods than before. It fails after GateTimeout, naming what
 // did not recover.
-func (r *Roller) gate(ctx context.Context, wave []string, before baseline) error {
+func (r *Roller) gate(ctx context.Context, index int, wave []string, before baseline) error {
 	deadline := time.Now().Add(r.Options.GateTimeout)
-	r.emit("", StepGate, "health gate after wave %d", r.wave)
+	r.emit("", StepGate, "health gate after wave %d", index)
 	var problems []string
 	for {
 		s, err := r.read(ctx)
@@ -181,7 +181,7 @@ func (r *Roller) gate(ctx context.Context, wave []string, before baseline) error
 			}
 		}
 		if len(problems) == 0 {
-			r.emit("", StepGate, "health gate after wave %d passed", r.wave)
+			r.emit("", StepGate, "health gate after wave %d passed", index)
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -34,7 +34,7 @@ func TestNextWaveStrategiesTakeEachNodeOnce(t *testing.T) {
 			var waves [][]string
 			var taken []string
 			for len(remaining) > 0 && len(waves) <= tc.nodes {
-				w, _, _ := r.nextWave(nil, remaining, nil)
+				w, _, _ := r.nextWave(nil, remaining, nil, 0)
 				waves = append(waves, w.Nodes)
 				for _, n := range w.Nodes {
 					taken = append(taken, n)
