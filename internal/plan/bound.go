@@ -181,3 +181,55 @@ func ceilDiv(a, b int) int {
 	}
 	return (a + b - 1) / b
 }
+
+// OverlapBound is the least makespan of a rollout whose waves may
+// overlap (rollout.Options.Overlap): a wave starts while the last one's
+// nodes still upgrade, so LowerBound's "waves one after another" no
+// longer binds it. What still does, for the workers (control-plane nodes
+// add perNode + podReady each, one at a time):
+//   - the canary, when due, runs alone and its pods get Ready before
+//     anything else: perNode + podReady;
+//   - max-unavailable: every other node is down perNode, at most m at a
+//     time: ceil(n' / m) × perNode;
+//   - every PDB with steady budget b over P evicted pods: a disruption
+//     holds a unit of budget until its replacement is Ready, at least
+//     podReady, so ceil(P / b) × podReady.
+//
+// The canary and max-unavailable terms add up; the largest of that and
+// the PDB terms is the bound. With ZoneByZone kup does not overlap
+// waves, and this is LowerBound's makespan.
+func OverlapBound(in Input, perNode, podReady time.Duration) time.Duration {
+	c := newCluster(in)
+	if c.policy.ZoneByZone {
+		return c.lowerBound(perNode, podReady).Makespan.Duration
+	}
+	cp := 0
+	var workers []*nodeInfo
+	for _, n := range c.order {
+		if ni := c.info[n]; ni.controlPlane {
+			cp++
+		} else {
+			workers = append(workers, ni)
+		}
+	}
+	var bound time.Duration
+	if n := len(workers); n > 0 {
+		if c.canaryDue {
+			bound = perNode + podReady
+			n--
+		}
+		bound += time.Duration(ceilDiv(n, c.maxUnavailable)) * perNode
+		pods := make([]int, len(c.pdbs))
+		for _, ni := range workers {
+			for _, pc := range ni.pdbs {
+				pods[pc.pdb] += pc.pods
+			}
+		}
+		for i, p := range c.pdbs {
+			if p.perWave > 0 {
+				bound = max(bound, time.Duration(ceilDiv(pods[i], p.perWave))*podReady)
+			}
+		}
+	}
+	return bound + time.Duration(cp)*(perNode+podReady)
+}

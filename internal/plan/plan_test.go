@@ -633,3 +633,57 @@ func TestNextWaveInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlapBound: the bound of a rollout whose waves overlap, by the
+// term that decides it, against LowerBound's for the same cluster.
+func TestOverlapBound(t *testing.T) {
+	workers := func(n int, zone func(int) string) []*v1.Node {
+		var out []*v1.Node
+		for i := range n {
+			out = append(out, worker(fmt.Sprintf("n%02d", i), zone(i), 64))
+		}
+		return out
+	}
+	oneZone := func(int) string { return "z1" }
+	spread := func(name string, nodes []*v1.Node, perNode int) []*v1.Pod {
+		var on []string
+		for _, n := range nodes {
+			for range perNode {
+				on = append(on, n.Name)
+			}
+		}
+		return app("shop", name, 10, on...)
+	}
+	ten := workers(10, oneZone)
+	const node, ready = 15 * time.Second, 5 * time.Second
+	for _, tc := range []struct {
+		name string
+		in   Input
+		want time.Duration
+	}{
+		{"max-unavailable, canary first", Input{Nodes: ten, Policy: Policy{MaxUnavailable: count(3)}},
+			node + ready + 3*node}, // canary, then ceil(9/3) rounds of a node
+		{"no canary", Input{Nodes: ten, Policy: Policy{MaxUnavailable: count(3), Canary: noCanary()}},
+			4 * node},
+		{"a PDB decides", Input{Nodes: ten, Pods: spread("cart", ten, 3),
+			PDBs:   []*policyv1.PodDisruptionBudget{pdb("shop", "cart", 30, 29)},
+			Policy: Policy{MaxUnavailable: count(10), Canary: noCanary()}},
+			30 * ready}, // one disruption at a time, 30 pods: 150 s against 15 s of nodes
+		{"control plane adds", Input{Nodes: append([]*v1.Node{controlPlane("cp", "z1")}, ten...), Policy: Policy{MaxUnavailable: count(10), Canary: noCanary()}},
+			node + node + ready},
+		{"zone by zone does not overlap: LowerBound", Input{Nodes: workers(4, func(i int) string { return fmt.Sprint("z", i%2) }),
+			Policy: Policy{MaxUnavailable: count(4), ZoneByZone: true, Canary: noCanary()}},
+			2 * (node + ready)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.ToUpgrade = names(tc.in.Nodes)
+			got := OverlapBound(tc.in, node, ready)
+			if got != tc.want {
+				t.Errorf("OverlapBound = %s, want %s", got, tc.want)
+			}
+			if lb := LowerBound(tc.in, node, ready).Makespan.Duration; got > lb {
+				t.Errorf("OverlapBound %s above LowerBound %s: overlapping can only help", got, lb)
+			}
+		})
+	}
+}
