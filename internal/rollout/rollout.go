@@ -88,14 +88,14 @@ type Options struct {
 	// evicted more pods twice.
 	AutoBudgetRounds bool
 	Strategy         Strategy
-	// Overlap lets the next wave start draining while the last one's
-	// nodes are still upgrading, once the last one's drains are done: a
+	// Overlap lets the next wave start draining while earlier waves'
+	// nodes are still upgrading, once the newest wave's drains are done: a
 	// PDB's budget comes back when the evicted pods are Ready elsewhere,
-	// long before the drained nodes are. The nodes still upgrading count
-	// against max-unavailable, live budgets bound the new wave as always,
-	// and at most two waves are in flight. Not for the canary, control-
-	// plane waves, --zone-by-zone or a soak, which all mean "wait for the
-	// last wave".
+	// long before the drained nodes are. Every node still down counts
+	// against max-unavailable and live budgets bound the new wave as
+	// always; health gates run as waves finish, in order. Not for the
+	// canary, control-plane waves, --zone-by-zone or a soak, which all
+	// mean "wait for the last wave".
 	Overlap bool
 	// BatchSize is the batch of StrategyFixedBatch.
 	BatchSize int
@@ -437,13 +437,27 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	failures := 0
 	remaining := append([]string(nil), todo...)
 
-	// prev is the wave still upgrading while the next one drains (see
-	// Options.Overlap); nil when none is.
-	var prev *flight
+	// flights are the waves started and not finished, oldest first: with
+	// Options.Overlap, waves still upgrading while the newest drains.
+	var flights []*flight
+	running := func() int {
+		n := 0
+		for _, f := range flights {
+			n += int(f.running.Load())
+		}
+		return n
+	}
+	var finish func(f *flight) error
+	// finishOldest finishes the oldest wave in flight (see finish).
+	finishOldest := func() error {
+		f := flights[0]
+		flights = flights[1:]
+		return finish(f)
+	}
 	// finish waits for f's nodes, records them, applies the failure
 	// policy and runs the health gate (and soak). A non-nil error stops
 	// the rollout; the caller waits for any other wave first.
-	finish := func(f *flight) error {
+	finish = func(f *flight) error {
 		<-f.done
 		res.Waves = append(res.Waves, f.wr)
 		var waveFailed []string
@@ -482,26 +496,24 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	// stopWith ends the rollout early: the wave still in flight finishes
 	// every node first (never a drain left half-done), and is recorded.
 	stopWith := func(err error, paused bool) (*Result, error) {
-		if prev != nil {
-			<-prev.done
-			res.Waves = append(res.Waves, prev.wr)
-			for i, n := range prev.wave.Nodes {
-				if prev.errs[i] == nil {
+		for _, f := range flights {
+			<-f.done
+			res.Waves = append(res.Waves, f.wr)
+			for i, n := range f.wave.Nodes {
+				if f.errs[i] == nil {
 					upgraded = append(upgraded, n)
 				}
 			}
-			prev = nil
 		}
+		flights = nil
 		if paused {
 			return r.stop(fmt.Sprintf("paused before wave %d with %d node(s) left", r.waveIndex()+1, len(remaining))), ErrPaused
 		}
 		return r.stop(err.Error()), err
 	}
-	for len(remaining) > 0 || prev != nil {
+	for len(remaining) > 0 || len(flights) > 0 {
 		if len(remaining) == 0 {
-			f := prev
-			prev = nil
-			if err := finish(f); err != nil {
+			if err := finishOldest(); err != nil {
 				return stopWith(err, false)
 			}
 			continue
@@ -525,28 +537,22 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return stopWith(err, false)
 		}
-		inFlight := 0
-		if prev != nil {
-			inFlight = int(prev.running.Load())
-		}
-		wave, blocked, rounds := r.nextWave(snap, remaining, upgraded, inFlight)
-		if len(wave.Nodes) == 0 && prev != nil {
+		wave, blocked, rounds := r.nextWave(snap, remaining, upgraded, running())
+		if len(wave.Nodes) == 0 && len(flights) > 0 {
 			// Nothing fits next to the wave still upgrading. When budgets
 			// are what is short (its replacement pods not Ready yet), they
 			// usually come back before its nodes do: look again in a
 			// second. Otherwise, or once it is done, let it finish and
 			// plan with its nodes back.
-			if wave.Limit.Kind == plan.LimitPDB && prev.running.Load() > 0 {
+			if wave.Limit.Kind == plan.LimitPDB && flights[0].running.Load() > 0 {
 				select {
-				case <-prev.done:
+				case <-flights[0].done:
 				case <-time.After(time.Second):
 				case <-ctx.Done():
 				}
 				continue
 			}
-			f := prev
-			prev = nil
-			if err := finish(f); err != nil {
+			if err := finishOldest(); err != nil {
 				return stopWith(err, false)
 			}
 			continue
@@ -602,24 +608,20 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		for _, n := range wave.Nodes {
 			remaining = remove(remaining, n)
 		}
-		if overlap {
-			<-f.drained
-		} else {
-			<-f.done
-		}
-		if prev != nil {
-			p := prev
-			prev = f
-			if err := finish(p); err != nil {
-				return stopWith(err, false)
-			}
-		} else {
-			prev = f
-		}
+		flights = append(flights, f)
 		if !overlap {
-			p := prev
-			prev = nil
-			if err := finish(p); err != nil {
+			for len(flights) > 0 {
+				if err := finishOldest(); err != nil {
+					return stopWith(err, false)
+				}
+			}
+			continue
+		}
+		// Plan the next wave once this one's drains are done; finish, in
+		// order, the waves that are done by then (their health gates).
+		<-f.drained
+		for len(flights) > 1 && flights[0].running.Load() == 0 {
+			if err := finishOldest(); err != nil {
 				return stopWith(err, false)
 			}
 		}
