@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -80,4 +82,10 @@ func TestVersionsJSONCarriesReason(t *testing.T) {
 	if res.Error.Code != "not-upgradable" || !strings.Contains(res.Error.Message, "downgrade") {
 		t.Errorf("JSON error = %+v, want code not-upgradable and a message about the downgrade", res.Error)
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sandboxtest.RemoveKupBinary()
+	os.Exit(code)
 }

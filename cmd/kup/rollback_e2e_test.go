@@ -9,10 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -278,36 +276,6 @@ func waitAvailable(ctx context.Context, t *testing.T, c *sandbox.Cluster, want i
 	}
 }
 
-var (
-	kupBinOnce sync.Once
-	kupBinPath string
-	kupBinErr  error
-)
-
-// kupBinary builds this worktree's kup once: the kill tests kill a real
-// kup process.
-func kupBinary(t *testing.T) string {
-	t.Helper()
-	kupBinOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		dir, err := os.MkdirTemp("", "kup-bin-")
-		if err != nil {
-			kupBinErr = err
-			return
-		}
-		kupBinPath = filepath.Join(dir, "kup")
-		build := exec.Command("go", "build", "-o", kupBinPath, ".")
-		build.Dir = filepath.Dir(file)
-		if out, err := build.CombinedOutput(); err != nil {
-			kupBinErr = fmt.Errorf("building kup: %v\n%s", err, out)
-		}
-	})
-	if kupBinErr != nil {
-		t.Fatal(kupBinErr)
-	}
-	return kupBinPath
-}
-
 const lockTTL = 2 * time.Second
 
 // kupKilled runs kup as a process and SIGKILLs it (the kup process only:
@@ -316,7 +284,7 @@ const lockTTL = 2 * time.Second
 // landed (false: kup ended first).
 func kupKilled(t *testing.T, c *sandbox.Cluster, state, killAt string, args ...string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(kupBinary(t), append(args, "--kubeconfig="+c.Kubeconfig, "--lock-ttl="+lockTTL.String())...)
+	cmd := exec.Command(sandboxtest.KupBinary(t), append(args, "--kubeconfig="+c.Kubeconfig, "--lock-ttl="+lockTTL.String())...)
 	cmd.Env = append(os.Environ(), "KUP_STATE_DIR="+state, "NO_COLOR=1")
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -346,7 +314,7 @@ func kupKilled(t *testing.T, c *sandbox.Cluster, state, killAt string, args ...s
 // kupProc runs kup to its end as a process.
 func kupProc(t *testing.T, c *sandbox.Cluster, state string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(kupBinary(t), append(args, "--kubeconfig="+c.Kubeconfig, "--lock-ttl="+lockTTL.String())...)
+	cmd := exec.Command(sandboxtest.KupBinary(t), append(args, "--kubeconfig="+c.Kubeconfig, "--lock-ttl="+lockTTL.String())...)
 	cmd.Env = append(os.Environ(), "KUP_STATE_DIR="+state, "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	code := 0

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,36 +21,10 @@ import (
 	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
 )
 
-var (
-	kupOnce sync.Once
-	kupBin  string
-	kupErr  error
-)
-
-// kupBinary builds cmd/kup once per test binary: the chaos tests kill a
-// real kup process.
-func kupBinary(t *testing.T) string {
-	t.Helper()
-	kupOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		dir, err := os.MkdirTemp("", "kup-bin-")
-		if err != nil {
-			kupErr = err
-			return
-		}
-		kupBin = filepath.Join(dir, "kup")
-		build := exec.Command("go", "build", "-o", kupBin, "./cmd/kup")
-		build.Dir = root
-		out, err := build.CombinedOutput()
-		if err != nil {
-			kupErr = fmt.Errorf("building kup: %v\n%s", err, out)
-		}
-	})
-	if kupErr != nil {
-		t.Fatal(kupErr)
-	}
-	return kupBin
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sandboxtest.RemoveKupBinary()
+	os.Exit(code)
 }
 
 // kupRun is one kup process against the sandbox.
@@ -67,7 +38,7 @@ type kupRun struct {
 
 func startKup(t *testing.T, c *sandbox.Cluster, dir string, args ...string) *kupRun {
 	t.Helper()
-	bin := kupBinary(t)
+	bin := sandboxtest.KupBinary(t)
 	r := &kupRun{done: make(chan struct{})}
 	r.cmd = exec.Command(bin, args...)
 	r.cmd.Dir = filepath.Join(filepath.Dir(bin))

@@ -54,7 +54,7 @@ func TestKubeletInstallFailureStopsRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a sandbox cluster and sshd; skipped with -short")
 	}
-	kup := kupBinary(t)
+	kup := sandboxtest.KupBinary(t)
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 4, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -4,15 +4,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kup-project/kup/internal/provider/kubeadm"
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
 	"github.com/kup-project/kup/internal/sshexec/sshtest"
 )
 
@@ -204,42 +203,8 @@ func (f *fleet) nodes() []string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if kupBin != "" {
-		_ = os.RemoveAll(filepath.Dir(kupBin))
-	}
+	sandboxtest.RemoveKupBinary()
 	os.Exit(code)
-}
-
-var (
-	kupOnce sync.Once
-	kupBin  string
-	kupErr  error
-)
-
-// kupBinary builds cmd/kup once per test binary: the stand-ins call its
-// hidden sandbox-hook, and the end-to-end test runs it as a user would.
-func kupBinary(t *testing.T) string {
-	t.Helper()
-	kupOnce.Do(func() {
-		root := filepath.Join(testdata(t), "..", "..", "..", "..")
-		dir, err := os.MkdirTemp("", "kup-bin-")
-		if err != nil {
-			kupErr = err
-			return
-		}
-		// Root walks into it through sudo from the hosts: keep it open.
-		_ = os.Chmod(dir, 0o755)
-		kupBin = filepath.Join(dir, "kup")
-		build := exec.Command("go", "build", "-o", kupBin, "./cmd/kup")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			kupErr = fmt.Errorf("building kup: %v\n%s", err, out)
-		}
-	})
-	if kupErr != nil {
-		t.Fatal(kupErr)
-	}
-	return kupBin
 }
 
 func removeFile(path string) error { return os.Remove(path) }

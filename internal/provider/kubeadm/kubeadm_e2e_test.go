@@ -49,7 +49,7 @@ func TestKubeadmUpgradeOverSSH(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a sandbox cluster and sshd; skipped with -short")
 	}
-	kup := kupBinary(t)
+	kup := sandboxtest.KupBinary(t)
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: 7, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
