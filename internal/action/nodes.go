@@ -112,6 +112,11 @@ func (a *NodesUpgrade) dryRun(ctx context.Context, cs kubernetes.Interface) erro
 	fmt.Fprintf(a.Out, "Lower bound: %d waves (%s)", b.Waves, b.DecidedBy)
 	if a.PerNode > 0 {
 		fmt.Fprintf(a.Out, "; makespan ≥ %s at %s per node and %s pod readiness", b.Makespan.Duration, a.PerNode, a.PodReady)
+		if a.Options.Overlap && !in.Policy.ZoneByZone {
+			// The waves above run one after another only without
+			// --overlap-waves; with it, less binds.
+			fmt.Fprintf(a.Out, " with waves one after another, ≥ %s with overlapping waves", plan.OverlapBound(in, a.PerNode, a.PodReady).Round(time.Second))
+		}
 	}
 	fmt.Fprintln(a.Out)
 	return nil
