@@ -47,10 +47,18 @@ func budgetHolders(pdbs []*policyv1.PodDisruptionBudget, pods []*corev1.Pod, key
 			why = "terminating for " + now.Sub(p.DeletionTimestamp.Time).Round(time.Second).String()
 		case p.Spec.NodeName == "":
 			why = "Pending, not scheduled"
+			tried := false
 			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
-					why += ": " + c.Message
+				if c.Type == corev1.PodScheduled {
+					tried = true
+					if c.Status == corev1.ConditionFalse && c.Message != "" {
+						why += ": " + c.Message
+					}
 				}
+			}
+			if !tried && now.Sub(p.CreationTimestamp.Time) > 30*time.Second {
+				// A scheduler that tried would have said why it failed.
+				why += fmt.Sprintf(" and the scheduler has not tried in %s — check that kube-scheduler is running and its log", now.Sub(p.CreationTimestamp.Time).Round(time.Second))
 			}
 		case !podReady(p):
 			why = fmt.Sprintf("not Ready on %s (%s)", p.Spec.NodeName, p.Status.Phase)

@@ -60,6 +60,16 @@ func TestBudgetHolders(t *testing.T) {
 			p.Status.Phase = corev1.PodPending
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Message: "0/12 nodes are available: 12 Insufficient cpu."}}
 		})), "shop/cart", []string{"pod cart-c Pending, not scheduled: 0/12 nodes are available: 12 Insufficient cpu."}},
+		{"never looked at by the scheduler", pdb(0, nil), append(healthy, pod("cart-c", "shop", "cart", "", false, func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.Conditions = nil
+			p.CreationTimestamp = *ago(2 * time.Minute)
+		})), "shop/cart", []string{"pod cart-c Pending, not scheduled and the scheduler has not tried in 2m0s", "kube-scheduler"}},
+		{"just created", pdb(0, nil), append(healthy, pod("cart-c", "shop", "cart", "", false, func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodPending
+			p.Status.Conditions = nil
+			p.CreationTimestamp = *ago(time.Second)
+		})), "shop/cart", []string{"pod cart-c Pending, not scheduled"}},
 		{"not ready", pdb(0, nil), append(healthy, pod("cart-c", "shop", "cart", "node-3", false, nil)), "shop/cart",
 			[]string{"pod cart-c not Ready on node-3 (Running)"}},
 		{"recently evicted, same name back", pdb(0, map[string]metav1.Time{"cart-b": *ago(30 * time.Second)}), healthy, "shop/cart",

@@ -21,12 +21,27 @@ import (
 // restarted.
 func (c *Cluster) EnsureRunning(ctx context.Context) ([]string, error) {
 	var restarted []string
+	apiRestarted := false
 	for _, name := range []string{Etcd, APIServer, ControllerManager, Scheduler, Kwok} {
 		p := c.Processes[name]
 		if p == nil {
 			continue
 		}
-		if p.Alive() {
+		if apiRestarted && (name == ControllerManager || name == Scheduler) && p.Alive() {
+			// In a real control plane both run with leader election: an
+			// apiserver away longer than the renew deadline (10 s) costs
+			// them their lease, they exit, and the kubelet starts them
+			// again with fresh caches. The sandbox runs them without it,
+			// so they would carry caches across the outage — and the
+			// scheduler's does not survive a StatefulSet pod recreated
+			// under the same name meanwhile ("Scheduler cache is
+			// corrupted"): the new pod was never scheduled, holding its
+			// PDB at 0 (TestApplyInterruptions failed in CI this way).
+			// Do what the kubelet would.
+			if err := p.Stop(ctx, 10*time.Second); err != nil {
+				return restarted, fmt.Errorf("restarting %s of sandbox %q after the apiserver came back: %w", name, c.Name, err)
+			}
+		} else if p.Alive() {
 			// Alive is not enough: a kup killed while stopping or starting
 			// this component leaves it shutting down (kube-apiserver takes
 			// up to a minute) or still starting. Wait for one or the other.
@@ -58,6 +73,9 @@ func (c *Cluster) EnsureRunning(ctx context.Context) ([]string, error) {
 			return restarted, fmt.Errorf("restarting %s %s of sandbox %q: %w", name, p.Version, c.Name, err)
 		}
 		restarted = append(restarted, name+" "+p.Version)
+		if name == Etcd || name == APIServer {
+			apiRestarted = true
+		}
 	}
 	if len(restarted) > 0 {
 		if err := c.save(); err != nil {
