@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubectl/pkg/util/podutils"
 )
 
 // budgetHolders says what holds PodDisruptionBudget key (namespace/name)
@@ -60,7 +61,7 @@ func budgetHolders(pdbs []*policyv1.PodDisruptionBudget, pods []*corev1.Pod, key
 				// A scheduler that tried would have said why it failed.
 				why += fmt.Sprintf(" and the scheduler has not tried in %s — check that kube-scheduler is running and its log", now.Sub(p.CreationTimestamp.Time).Round(time.Second))
 			}
-		case !podReady(p):
+		case !podutils.IsPodReady(p):
 			why = fmt.Sprintf("not Ready on %s (%s)", p.Spec.NodeName, p.Status.Phase)
 		default:
 			if t, ok := pdb.Status.DisruptedPods[p.Name]; ok && now.Sub(t.Time) < 2*time.Minute {
@@ -83,13 +84,4 @@ func budgetHolders(pdbs []*policyv1.PodDisruptionBudget, pods []*corev1.Pod, key
 			covered, pdb.Status.ObservedGeneration, pdb.Status.CurrentHealthy, pdb.Status.ExpectedPods)
 	}
 	return ""
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -602,8 +602,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		// measured against run alone: the next wave is planned only once
 		// this one has finished. Otherwise the next is planned as soon as
 		// this one's drains are done.
-		overlap := o.Overlap && o.Strategy == StrategyWaves && o.Soak == 0 && !o.Policy.ZoneByZone &&
-			!wave.ControlPlane && len(upgraded) > 0
+		overlap := mayOverlap(*o, wave, len(upgraded) > 0)
 		f := r.launch(ctx, snap, wave, rounds)
 		for _, n := range wave.Nodes {
 			remaining = remove(remaining, n)
@@ -633,6 +632,15 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	}
 	r.emit("", StepDone, "all %d node(s) run kubelet %s", len(upgraded), o.Target)
 	return res, nil
+}
+
+// mayOverlap says whether the next wave may be planned while wave's nodes
+// still upgrade (Options.Overlap). The canary (nothing upgraded yet),
+// control-plane waves, --zone-by-zone, a soak and the strategies kup is
+// measured against all mean "wait for the last wave".
+func mayOverlap(o Options, wave plan.Wave, anyUpgraded bool) bool {
+	return o.Overlap && o.Strategy == StrategyWaves && o.Soak == 0 && !o.Policy.ZoneByZone &&
+		!wave.ControlPlane && anyUpgraded
 }
 
 func allQuarantined(res *Result, nodes []string) bool {

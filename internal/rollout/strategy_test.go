@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/kup-project/kup/internal/plan"
 )
 
 // TestNextWaveStrategiesTakeEachNodeOnce walks the comparison strategies
@@ -54,5 +57,32 @@ func TestNextWaveStrategiesTakeEachNodeOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMayOverlap: which waves let the next one start early.
+func TestMayOverlap(t *testing.T) {
+	on := Options{Overlap: true, Strategy: StrategyWaves}
+	with := func(f func(*Options)) Options { o := on; f(&o); return o }
+	worker, cp := plan.Wave{Nodes: []string{"n1"}}, plan.Wave{Nodes: []string{"cp"}, ControlPlane: true}
+	for _, tc := range []struct {
+		name        string
+		o           Options
+		wave        plan.Wave
+		anyUpgraded bool
+		want        bool
+	}{
+		{"a worker wave after the canary", on, worker, true, true},
+		{"the canary", on, worker, false, false},
+		{"a control-plane wave", on, cp, true, false},
+		{"overlap off", with(func(o *Options) { o.Overlap = false }), worker, true, false},
+		{"zone by zone", with(func(o *Options) { o.Policy.ZoneByZone = true }), worker, true, false},
+		{"a soak", with(func(o *Options) { o.Soak = time.Minute }), worker, true, false},
+		{"sequential", with(func(o *Options) { o.Strategy = StrategySequential }), worker, true, false},
+		{"fixed batches", with(func(o *Options) { o.Strategy = StrategyFixedBatch }), worker, true, false},
+	} {
+		if got := mayOverlap(tc.o, tc.wave, tc.anyUpgraded); got != tc.want {
+			t.Errorf("%s: mayOverlap = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
