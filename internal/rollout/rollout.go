@@ -799,18 +799,49 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 	// Cordon, remembering whether the node was schedulable: uncordon only
 	// what we cordoned. A node cordoned by an earlier kup run for this
 	// target counts as ours.
+	//
+	// The record is written before the cordon (write-ahead): were kup
+	// killed between the two in the other order, the node would stay
+	// cordoned with nothing saying kup did it, and every later run would
+	// take it for a node cordoned by its operator and leave it so. In
+	// this order a kill leaves at worst a record saying "cordoned by kup"
+	// on a node that is not cordoned yet, which the next run cordons and
+	// uncordons as its own.
 	done := step(StepCordon)
-	ours := cordonedByKup(node, o.Target)
-	wasSchedulable, err := r.drainer.Cordon(ctx, name)
+	cur, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		done()
-		return r.fail(ctx, nr, name, false, err)
+		return r.fail(ctx, nr, name, false, fmt.Errorf("reading node before cordoning: %w", err))
 	}
-	cordonedByUs := wasSchedulable || ours
+	ours := cordonedByKup(cur, o.Target)
+	if ours && upgradedByEarlierRun(cur, o.Target) {
+		// An earlier run drained and upgraded this node and was stopped
+		// before it recorded the node done: draining again would evict
+		// pods a second time, and upgrading again is never done.
+		done()
+		r.emit(name, StepUpgrade, "kubelet already at %s (an earlier run drained and upgraded it); finishing it", o.Target)
+		drained()
+		return r.finishNode(ctx, node, nr, true, start, step)
+	}
+	cordonedByUs := !cur.Spec.Unschedulable || ours
 	nr.WasCordoned = !cordonedByUs
 	if err := r.setState(ctx, name, StepCordon, cordonedByUs); err != nil {
 		done()
+		return r.fail(ctx, nr, name, false, err)
+	}
+	wasSchedulable, err := r.drainer.Cordon(ctx, name)
+	if err != nil {
+		done()
 		return r.fail(ctx, nr, name, cordonedByUs, err)
+	}
+	if !wasSchedulable && !ours && cordonedByUs {
+		// Someone cordoned it between our read and our cordon: theirs.
+		cordonedByUs = false
+		nr.WasCordoned = true
+		if err := r.setState(ctx, name, StepCordon, false); err != nil {
+			done()
+			return r.fail(ctx, nr, name, false, err)
+		}
 	}
 	r.event(ctx, node, "KupCordon", "cordoned for the upgrade to %s (wave %d)", o.Target, wave)
 	r.emit(name, StepCordon, "cordoned")
@@ -870,7 +901,16 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 		return r.fail(ctx, nr, name, false, fmt.Errorf("upgrade: %w", err))
 	}
 
-	done = step(StepReady)
+	return r.finishNode(ctx, node, nr, cordonedByUs, start, step)
+}
+
+// finishNode waits for an upgraded node to be Ready at the target,
+// uncordons it if kup cordoned it, lifts its pending taint and records it
+// done.
+func (r *Roller) finishNode(ctx context.Context, node *corev1.Node, nr *NodeResult, cordonedByUs bool, start time.Time, step func(string) func()) error {
+	o := r.Options
+	name := node.Name
+	done := step(StepReady)
 	if err := r.waitReady(ctx, name); err != nil {
 		done()
 		nr.LeftCordoned = true
@@ -984,6 +1024,21 @@ func cordonedByKup(n *corev1.Node, target string) bool {
 		return false
 	}
 	return st.Target == target && st.CordonedByKup && st.Phase != StepDone
+}
+
+// upgradedByEarlierRun is true when an earlier run recorded the node past
+// its drain (upgrading, waiting for Ready or uncordoning) and its kubelet
+// is at the target: only the finish is left to do.
+func upgradedByEarlierRun(n *corev1.Node, target string) bool {
+	var st NodeState
+	if err := json.Unmarshal([]byte(n.Annotations[StateAnnotation]), &st); err != nil {
+		return false
+	}
+	switch st.Phase {
+	case StepUpgrade, StepReady, StepUncordon:
+		return st.Target == target && n.Status.NodeInfo.KubeletVersion == target
+	}
+	return false
 }
 
 // setState writes StateAnnotation.

@@ -2,15 +2,18 @@ package rollout_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kup-project/kup/internal/drain"
@@ -332,4 +335,103 @@ func TestRolloutAutoBudgetRounds(t *testing.T) {
 	}
 	t.Logf("%d waves (most rounds %d), %d evictions for %d pods (%.2f per pod), %d refusals, makespan %s",
 		len(res.Waves), most, res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals, res.Makespan.Round(time.Second))
+}
+
+// countingUpgrader records which nodes were upgraded.
+type countingUpgrader struct {
+	*sandboxprovider.NodeUpgrader
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func (u *countingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, version string) error {
+	u.mu.Lock()
+	u.got[node.Name]++
+	u.mu.Unlock()
+	return u.NodeUpgrader.UpgradeNode(ctx, node, version)
+}
+
+// TestRolloutFinishesAKilledRun seeds the states a kup killed mid-node
+// leaves behind and checks the next run finishes each one: the
+// write-ahead cordon record with and without the cordon, a node upgraded
+// but not uncordoned, one uncordoned but not recorded done — neither of
+// those drained or upgraded again — and a node its operator cordoned,
+// upgraded and left cordoned.
+func TestRolloutFinishesAKilledRun(t *testing.T) {
+	const target = "v1.37.2"
+	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 6, Workloads: "default", PodReadyDelay: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cs := c.Client()
+	seed := func(node, phase string, cordon bool) {
+		t.Helper()
+		if phase != "" {
+			st, _ := json.Marshal(rollout.NodeState{Target: target, Phase: phase, CordonedByKup: true, Updated: time.Now().UTC()})
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{rollout.StateAnnotation: string(st)}}})
+			if _, err := cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cordon {
+			if _, err := (&drain.Drainer{Client: cs}).Cordon(ctx, node); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seed("node-000", rollout.StepCordon, false)  // killed between the record and the cordon
+	seed("node-001", rollout.StepCordon, true)   // killed after the cordon
+	seed("node-002", rollout.StepUpgrade, true)  // killed after the upgrade, before the uncordon
+	seed("node-003", rollout.StepUpgrade, false) // killed after the uncordon, before "done"
+	seed("node-004", "", true)                   // cordoned by its operator
+	for _, n := range []string{"node-002", "node-003"} {
+		if err := c.SetNodeVersion(ctx, n, target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pods := func(node string) int {
+		l, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l.Items)
+	}
+	before := map[string]int{"node-002": pods("node-002"), "node-003": pods("node-003")}
+
+	up := &countingUpgrader{NodeUpgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, got: map[string]int{}}
+	r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
+		Target: target, Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(2)},
+		Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+	}}
+	res, err := r.Run(ctx)
+	if err != nil {
+		t.Fatalf("rollout failed: %v", err)
+	}
+	assertCordoned(ctx, t, c, map[string]bool{"node-004": true})
+	for _, n := range []string{"node-000", "node-001", "node-004", "node-005"} {
+		if up.got[n] != 1 {
+			t.Errorf("%s upgraded %d times, want 1", n, up.got[n])
+		}
+	}
+	for _, n := range []string{"node-002", "node-003"} {
+		nr := res.Nodes[n]
+		if up.got[n] != 0 || nr == nil || nr.Evicted != 0 || nr.Outcome != "upgraded" {
+			t.Errorf("%s: upgraded %d times, result %+v; want finished without a drain or an upgrade", n, up.got[n], nr)
+		}
+		if got := pods(n); got < before[n] {
+			t.Errorf("%s: %d pods, %d before: drained again", n, got, before[n])
+		}
+	}
+	if nr := res.Nodes["node-004"]; nr == nil || !nr.WasCordoned || !nr.LeftCordoned {
+		t.Errorf("node-004 (the operator's cordon): %+v, want left cordoned", nr)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		var st rollout.NodeState
+		if err := json.Unmarshal([]byte(n.Annotations[rollout.StateAnnotation]), &st); err != nil || st.Phase != rollout.StepDone || n.Status.NodeInfo.KubeletVersion != target {
+			t.Errorf("node %s: kubelet %s, state %q, want %s and done", n.Name, n.Status.NodeInfo.KubeletVersion, n.Annotations[rollout.StateAnnotation], target)
+		}
+	}
 }
