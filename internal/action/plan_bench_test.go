@@ -53,19 +53,20 @@ func heapPeak() (stop func() uint64) {
 //	go test -run '^$' -bench Plan1000 -benchtime 3x -timeout 60m ./internal/action/
 //
 // The workloads are applied after Start and the benchmark waits for every
-// pod to be scheduled, not Ready: on a small shared machine kwok cannot
-// make 30,000 pods Ready within Start's deadline, and the plan reads and
-// judges the same objects either way (readiness changes findings, not
-// the cost of finding them).
+// pod to be Running (kwok's ready stage) and then for the cluster to be
+// quiet — a user plans against a cluster in steady state, and while kwok
+// is still writing 30,000 pod statuses the apiserver and this machine's two
+// cores are busy with that, not with the plan. If the pods are not all
+// Running within 45 minutes it measures anyway and says so.
 func BenchmarkPlan1000Nodes(b *testing.B) {
 	c := sandboxtest.Start(b, sandbox.Options{Version: "v1.36.3", Nodes: 1000})
 	ctx := context.Background()
 	if err := c.Apply(ctx, sandbox.ScaleWorkloads(300, 100)...); err != nil {
 		b.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Minute)
+	deadline := time.Now().Add(45 * time.Minute)
 	for {
-		l, err := c.Client().CoreV1().Pods("bench").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "spec.nodeName!="})
+		l, err := c.Client().CoreV1().Pods("bench").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "status.phase=Running"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -73,11 +74,14 @@ func BenchmarkPlan1000Nodes(b *testing.B) {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("only %d of 30000 pods scheduled after 30 minutes", len(l.Items))
+			b.Logf("only %d of 30000 pods Running after 45 minutes; measuring a cluster that is still busy", len(l.Items))
+			break
 		}
-		b.Logf("%d of 30000 pods scheduled", len(l.Items))
+		b.Logf("%d of 30000 pods Running", len(l.Items))
 		time.Sleep(20 * time.Second)
 	}
+	// kwok's last status writes and the controllers' reaction to them.
+	time.Sleep(30 * time.Second)
 	var requests int64
 	var findings, waves, runs int
 	var slowest time.Duration
