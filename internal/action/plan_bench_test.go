@@ -3,7 +3,10 @@ package action_test
 import (
 	"context"
 	"errors"
+	"flag"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +18,8 @@ import (
 	"github.com/kup-project/kup/internal/sandbox"
 	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
 )
+
+var planCPUProfile = flag.String("plan.cpuprofile", "", "BenchmarkPlan1000Nodes: write a CPU profile of the plans alone (not the sandbox's set-up) to this file")
 
 // heapPeak samples the heap in use until stopped and returns its peak.
 // runtime.ReadMemStats stops the world, so it samples every 20ms, not
@@ -50,7 +55,7 @@ func heapPeak() (stop func() uint64) {
 // in use, bytes allocated and API requests per plan. The sandbox takes
 // minutes to settle, so this runs only with -bench:
 //
-//	go test -run '^$' -bench Plan1000 -benchtime 3x -timeout 60m ./internal/action/
+//	go test -run '^$' -bench Plan1000 -benchtime 3x -timeout 90m ./internal/action/ [-plan.cpuprofile FILE]
 //
 // The workloads are applied after Start and the benchmark waits for every
 // pod to be Running (kwok's ready stage) and then for the cluster to be
@@ -86,6 +91,17 @@ func BenchmarkPlan1000Nodes(b *testing.B) {
 	var findings, waves, runs int
 	var slowest time.Duration
 	var peak, allocated uint64
+	if *planCPUProfile != "" {
+		f, err := os.Create(*planCPUProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	// b.Loop runs this function once, so the sandbox is started once.
 	for b.Loop() {
 		// Each plan starts from a collected heap, as a kup process does;

@@ -19,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -41,6 +42,8 @@ var (
 	benchUpgradeTime    = flag.Duration("rollout.upgrade-time", 15*time.Second, "BenchmarkRolloutStrategies: simulated node upgrade time")
 	benchPodReady       = flag.Duration("rollout.pod-ready", 5*time.Second, "BenchmarkRolloutStrategies: pod ready delay")
 	benchCompareOverlap = flag.Bool("rollout.compare-overlap", false, "BenchmarkRolloutStrategies: also roll with kup's waves not overlapping (rollout.Options.Overlap false), for the ratio")
+	benchBudgetRounds   = flag.Int("rollout.budget-rounds", 1, "BenchmarkRolloutStrategies: kup's --budget-rounds for the waves (0: chosen from measurements, as kup apply --budget-rounds 0)")
+	benchReplace        = flag.Bool("rollout.measure-replacement", true, "BenchmarkRolloutStrategies: before kup's waves, time how long this sandbox takes to replace every pod at once (delete all, wait for all replacements Ready), the control plane's own floor for any strategy")
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
 
@@ -126,6 +129,10 @@ type benchRun struct {
 	// Bound is plan.LowerBound on the cluster as the run found it, with
 	// perNode and podReady zero (waves only).
 	Bound plan.Bound `json:"bound"`
+	// Replace is how long the sandbox took to replace every pod of the
+	// mix when all were deleted at once, with no node down (0: not
+	// measured).
+	Replace time.Duration `json:"replace,omitempty"`
 	// in is the planner's input as the run found it, for
 	// plan.OverlapBound once the per-node time is known.
 	in plan.Input
@@ -214,7 +221,21 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	}
 	b.Logf("%s: %d nodes, %d pods in %d Deployments settled", strategy, n, pods, len(mix))
 
+	var replace time.Duration
+	if strategy == rollout.StrategyWaves && *benchReplace {
+		var rerr error
+		if replace, rerr = replaceAll(ctx, cs, "bench", pods); rerr != nil {
+			b.Fatal(rerr)
+		}
+		b.Logf("%s: replacing all %d pods at once took %s", strategy, pods, replace.Round(100*time.Millisecond))
+		if err := settle(ctx, cs, 10*time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
 	policy := plan.Policy{MaxUnavailable: intstr.Parse(*benchMaxUnavailable)}
+	if strategy == rollout.StrategyWaves {
+		policy.BudgetRounds = max(*benchBudgetRounds, 1)
+	}
 	in, err := planInput(ctx, cs, policy)
 	if err != nil {
 		b.Fatal(err)
@@ -228,6 +249,7 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
 		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves,
+		AutoBudgetRounds: strategy == rollout.StrategyWaves && *benchBudgetRounds == 0,
 	}
 	if strategy == strategyNoOverlap {
 		opts.Strategy = rollout.StrategyWaves
@@ -295,6 +317,7 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 
 	run := summarise(res, bound)
 	run.in = in
+	run.Replace = replace
 	run.Rolled, run.Nodes, run.Planned = rolled, n, planned
 	if rolled < n {
 		run.Extrapolated = time.Duration(float64(res.Makespan) * float64(n) / float64(rolled))
@@ -452,6 +475,18 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	ob := plan.OverlapBound(kup.in, perNode, podReady)
 	fmt.Fprintf(&b, "overlap bound: %s (plan.OverlapBound: canary alone, then max-unavailable slots of a node each, or a PDB's budget × pod ready)\n", ob.Round(time.Second))
 	fmt.Fprintf(&b, "kup / overlap bound: %.2f× (the bound kup's overlapping waves are held to)\n", ratio(kup.Makespan, ob))
+	if kup.Replace > 0 {
+		// Upgrading every node replaces every evictable pod at least once.
+		// Replacing all of them at once, with every node up and no budget
+		// in the way, is as fast as this control plane (and this machine)
+		// creates, schedules and starts pods; the rollout's last
+		// replacements need not be Ready when its last node is, hence
+		// minus the pod ready delay. A floor measured, not derived.
+		floor := max(kup.Replace-podReady, 0)
+		fmt.Fprintf(&b, "replacement floor:  %s (all %d pods deleted at once on the same sandbox, until every replacement was Ready, %s; minus pod ready)\n",
+			floor.Round(time.Second), kup.EvictablePods, kup.Replace.Round(100*time.Millisecond))
+		fmt.Fprintf(&b, "kup / max(overlap bound, replacement floor): %.2f×\n", ratio(kup.Makespan, max(ob, floor)))
+	}
 	if no := runs[strategyNoOverlap]; no != nil {
 		fmt.Fprintf(&b, "no overlap / kup:    %.2f× (kup's waves without Options.Overlap)\n", ratio(no.Makespan, kup.Makespan))
 	}
@@ -490,6 +525,77 @@ func planInput(ctx context.Context, cs kubernetes.Interface, policy plan.Policy)
 // settle waits until every Deployment has all its replicas available and
 // every PDB's status is current and at its steady-state budget: each run
 // starts from a quiet cluster.
+// replaceAll deletes every pod in ns at once and returns how long it takes
+// until want pods created after the delete are Ready: the control plane's
+// own time to replace them, with nothing else in its way.
+func replaceAll(ctx context.Context, cs kubernetes.Interface, ns string, want int) (time.Duration, error) {
+	old, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	// One request per pod from 32 workers, as a drain's evictions go: a
+	// DeleteCollection deletes them one by one on the server and met its
+	// 60 s timeout on 4,000 pods.
+	start := time.Now()
+	work := make(chan string)
+	errs := make(chan error, 32)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for name := range work {
+				if err := cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					select {
+					case errs <- fmt.Errorf("deleting pod %s/%s: %w", ns, name, err):
+					default:
+					}
+				}
+			}
+		})
+	}
+	for _, p := range old.Items {
+		work <- p.Name
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return 0, err
+	default:
+	}
+	deadline := start.Add(15 * time.Minute)
+	for {
+		l, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err == nil {
+			ready := 0
+			for _, p := range l.Items {
+				if p.DeletionTimestamp == nil && !p.CreationTimestamp.Time.Before(start.Truncate(time.Second)) && podReady(&p) {
+					ready++
+				}
+			}
+			if ready >= want {
+				return time.Since(start), nil
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("%d of %d replacement pods Ready after 15 minutes", ready, want)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 func settle(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
