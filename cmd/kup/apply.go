@@ -274,6 +274,10 @@ func printApplyResult(cmd *cobra.Command, a *apply.Applier, rep *report.UpgradeR
 	}
 	st := rep.Rollout
 	fmt.Fprintf(out, "  nodes: %d upgraded in %d wave(s); %d evictions (%.2f per pod), %d refused with 429\n", st.Upgraded, st.Waves, st.Evictions, st.EvictionsPerPod, st.Refusals)
+	if st.LowerBound > 0 {
+		fmt.Fprintf(out, "  node rollout: %s, lower bound %s (%.2f×; from the PDB budgets and max-unavailable, at the node and pod times measured)\n",
+			st.Makespan.Round(time.Second), st.LowerBound.Round(time.Second), st.Makespan.Seconds()/st.LowerBound.Seconds())
+	}
 	if v := rep.Verify; v != nil {
 		verdict := "passed"
 		if !v.Passed {

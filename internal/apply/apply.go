@@ -649,6 +649,14 @@ func (a *Applier) addRollout(res *rollout.Result) {
 	st.Evictions += res.Evictions
 	st.Refusals += res.Refusals
 	st.Makespan += res.Makespan
+	if b := res.BoundMakespan(); b > 0 {
+		st.LowerBound += b
+		if res.OverlapBound == 0 {
+			// Waves one after another: the bound's count of waves means
+			// something next to the waves run.
+			st.LowerBoundWaves += res.Bound.Waves
+		}
+	}
 	pods := res.EvictablePods
 	if st.EvictionsPerPod > 0 && st.Nodes > 0 {
 		pods += int(float64(st.Evictions-res.Evictions) / st.EvictionsPerPod)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +86,14 @@ func TestApplyTwoHopsMixedNodes(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(dir, "report", "upgrade-report.json"))
 	if err := json.Unmarshal(data, &back); err != nil || back.To != "v1.37.2" || len(back.Nodes) != 10 {
 		t.Errorf("report JSON: err=%v, to=%s, %d nodes", err, back.To, len(back.Nodes))
+	}
+	// The rollout's lower bound, timed with what it measured, is in the
+	// report beside its makespan.
+	if back.Rollout.LowerBound <= 0 {
+		t.Errorf("report: rollout makespan %s with no lower bound", back.Rollout.Makespan)
+	}
+	if md, _ := os.ReadFile(filepath.Join(dir, "report", "upgrade-report.md")); !strings.Contains(string(md), "vs lower bound") {
+		t.Errorf("the Markdown report does not compare the makespan with its lower bound")
 	}
 	// The journal says done, in the cluster and locally.
 	st := &journal.Store{Client: cs, Cluster: c.RESTConfig().Host, LocalDir: filepath.Join(dir, "journal")}

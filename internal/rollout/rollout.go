@@ -212,6 +212,28 @@ type Result struct {
 	// Stopped is set when the rollout ended before every node was done.
 	Stopped    bool   `json:"stopped"`
 	StopReason string `json:"stopReason,omitempty"`
+	// Bound is plan.LowerBound of the nodes in scope as the rollout found
+	// them, timed with what it measured: PerNode, the first node's own
+	// cordon-to-done (the canary goes alone), and PodReady, the median
+	// time replacement pods took to be Ready. It counts waves one after
+	// another; with Options.Overlap, OverlapBound is the bound that
+	// binds. Nil when no node was upgraded (nothing measured).
+	Bound        *plan.Bound   `json:"bound,omitempty"`
+	OverlapBound time.Duration `json:"overlapBound,omitempty"`
+	PerNode      time.Duration `json:"perNode,omitempty"`
+	PodReady     time.Duration `json:"podReady,omitempty"`
+}
+
+// BoundMakespan is the least makespan the rollout could have had by the
+// bound that applies to it (OverlapBound with overlapping waves), or 0.
+func (r *Result) BoundMakespan() time.Duration {
+	if r.OverlapBound > 0 {
+		return r.OverlapBound
+	}
+	if r.Bound != nil {
+		return r.Bound.Makespan.Duration
+	}
+	return 0
 }
 
 // EvictionsPerPod is Evictions / EvictablePods.
@@ -389,7 +411,13 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		res.Nodes[n] = &NodeResult{Node: n, From: node.Status.NodeInfo.KubeletVersion, Outcome: "not-started", WasCordoned: node.Spec.Unschedulable && !cordonedByKup(node, o.Target)}
 		res.EvictablePods += len(snap.evictableOn(n))
 	}
-	defer func() { res.Makespan = time.Since(res.Started) }()
+	// The bound is of the cluster as found, before any wave changed it.
+	boundIn := plan.Input{Nodes: snap.nodes, Pods: snap.pods, PDBs: snap.pdbs, ToUpgrade: todo, Policy: o.Policy}
+	last := snap
+	defer func() {
+		res.Makespan = time.Since(res.Started)
+		r.bound(res, boundIn, last)
+	}()
 	// Refuse before touching anything if the drain policy would refuse a
 	// pod on any node in scope: better now than at the tenth wave.
 	var refused []string
@@ -537,6 +565,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return stopWith(err, false)
 		}
+		last = snap
 		wave, blocked, rounds := r.nextWave(snap, remaining, upgraded, running())
 		if len(wave.Nodes) == 0 && len(flights) > 0 {
 			// Nothing fits next to the wave still upgrading. When budgets
@@ -746,6 +775,22 @@ func (r *Roller) autoRounds(s *clusterState) int {
 		}
 	}
 	r.mu.Unlock()
+	p := replacementReady(s, started)
+	rounds := 1
+	u := median(ups)
+	if len(ups) > 0 && p > 0 {
+		rounds = plan.BudgetRoundsFor(u, p)
+	}
+	if rounds != r.rounds && r.rounds != 0 {
+		r.emit("", StepWave, "budget rounds now %d: a node upgrade takes %s, replacement pods are Ready after %s", rounds, u.Round(100*time.Millisecond), p.Round(100*time.Millisecond))
+	}
+	r.rounds = rounds
+	return rounds
+}
+
+// replacementReady is the median time pods created since started took
+// from creation to Ready (0 when none is Ready yet).
+func replacementReady(s *clusterState, started time.Time) time.Duration {
 	var readies []time.Duration
 	for _, p := range s.pods {
 		if p.CreationTimestamp.Time.Before(started) {
@@ -757,16 +802,33 @@ func (r *Roller) autoRounds(s *clusterState) int {
 			}
 		}
 	}
-	rounds := 1
-	u, p := median(ups), median(readies)
-	if len(ups) > 0 && len(readies) > 0 {
-		rounds = plan.BudgetRoundsFor(u, p)
+	return median(readies)
+}
+
+// bound fills res.Bound and res.OverlapBound from what the rollout
+// measured (see Result.Bound).
+func (r *Roller) bound(res *Result, in plan.Input, last *clusterState) {
+	r.mu.Lock()
+	var first *NodeResult
+	for _, nr := range res.Nodes {
+		// A node an earlier run upgraded and this one only finished
+		// measured nothing.
+		upgradedHere := slices.ContainsFunc(nr.Steps, func(st StepTime) bool { return st.Step == StepUpgrade })
+		if nr.Outcome == "upgraded" && upgradedHere && (first == nil || nr.Steps[0].Start.Before(first.Steps[0].Start)) {
+			first = nr
+		}
 	}
-	if rounds != r.rounds && r.rounds != 0 {
-		r.emit("", StepWave, "budget rounds now %d: a node upgrade takes %s, replacement pods are Ready after %s", rounds, u.Round(100*time.Millisecond), p.Round(100*time.Millisecond))
+	r.mu.Unlock()
+	if first == nil || len(in.ToUpgrade) == 0 {
+		return
 	}
-	r.rounds = rounds
-	return rounds
+	res.PerNode = first.Duration
+	res.PodReady = replacementReady(last, res.Started)
+	b := plan.LowerBound(in, res.PerNode, res.PodReady)
+	res.Bound = &b
+	if r.Options.Overlap {
+		res.OverlapBound = plan.OverlapBound(in, res.PerNode, res.PodReady)
+	}
 }
 
 // median of ds (0 for none).
