@@ -751,6 +751,25 @@ func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string, inFligh
 	if r.Options.AutoBudgetRounds {
 		in.Policy.BudgetRounds = r.autoRounds(s)
 	}
+	// Nodes an earlier, interrupted run cordoned (and drained, perhaps
+	// upgraded) go first: they are already out of service, and starting
+	// fresh nodes instead would leave more and more of them cordoned if
+	// kup is stopped again and again. If none of them can go now, the
+	// others may.
+	var resumed []string
+	for _, n := range remaining {
+		if cordonedByKup(s.node(n), r.Options.Target) {
+			resumed = append(resumed, n)
+		}
+	}
+	if len(resumed) > 0 && len(resumed) < len(remaining) {
+		first := in
+		first.ToUpgrade = resumed
+		if w, _ := plan.NextWave(first); len(w.Nodes) > 0 {
+			w.Limit.Reason += fmt.Sprintf("; first the %d node(s) an earlier run left mid-way", len(resumed))
+			return w, nil, in.Policy.BudgetRounds
+		}
+	}
 	w, blocked := plan.NextWave(in)
 	return w, blocked, in.Policy.BudgetRounds
 }

@@ -356,7 +356,7 @@ func (u *countingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, v
 // write-ahead cordon record with and without the cordon, a node upgraded
 // but not uncordoned, one uncordoned but not recorded done — neither of
 // those drained or upgraded again — and a node its operator cordoned,
-// upgraded and left cordoned.
+// upgraded and left cordoned. The nodes left mid-way go first.
 func TestRolloutFinishesAKilledRun(t *testing.T) {
 	const target = "v1.37.2"
 	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 6, Workloads: "default", PodReadyDelay: time.Second})
@@ -419,6 +419,14 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 		}
 		if got := pods(n); got < before[n] {
 			t.Errorf("%s: %d pods, %d before: drained again", n, got, before[n])
+		}
+	}
+	// The nodes the killed run left mid-way go before any other.
+	for _, n := range []string{"node-000", "node-001", "node-002", "node-003"} {
+		for _, other := range []string{"node-004", "node-005"} {
+			if a, b := res.Nodes[n], res.Nodes[other]; a == nil || b == nil || a.Wave >= b.Wave {
+				t.Errorf("%s (left mid-way) did not go before %s: waves %+v", n, other, res.Waves)
+			}
 		}
 	}
 	if nr := res.Nodes["node-004"]; nr == nil || !nr.WasCordoned || !nr.LeftCordoned {
