@@ -268,20 +268,14 @@ type labelGroup struct {
 func groupByLabels(pods []evictedPod) []labelGroup {
 	var out []labelGroup
 	at := map[string]int{}
-	var key strings.Builder
 	for _, ep := range pods {
-		key.Reset()
-		for _, k := range slices.Sorted(maps.Keys(ep.pod.Labels)) {
-			// A label key cannot hold "=", and neither keys nor values NUL.
-			key.WriteString(k)
-			key.WriteByte('=')
-			key.WriteString(ep.pod.Labels[k])
-			key.WriteByte(0)
-		}
-		i, ok := at[key.String()]
+		// Set.String sorts the keys; neither keys nor values can hold
+		// "," or "=", so equal strings are equal sets.
+		key := labels.Set(ep.pod.Labels).String()
+		i, ok := at[key]
 		if !ok {
 			i = len(out)
-			at[key.String()] = i
+			at[key] = i
 			out = append(out, labelGroup{labels: labels.Set(ep.pod.Labels)})
 		}
 		out[i].pods = append(out[i].pods, ep)

@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/kup-project/kup/internal/drain"
 	"github.com/kup-project/kup/internal/plan"
@@ -568,7 +569,7 @@ func replaceAll(ctx context.Context, cs kubernetes.Interface, ns string, want in
 		if err == nil {
 			ready := 0
 			for _, p := range l.Items {
-				if p.DeletionTimestamp == nil && !p.CreationTimestamp.Time.Before(start.Truncate(time.Second)) && podReady(&p) {
+				if p.DeletionTimestamp == nil && !p.CreationTimestamp.Time.Before(start.Truncate(time.Second)) && podutils.IsPodReady(&p) {
 					ready++
 				}
 			}
@@ -585,15 +586,6 @@ func replaceAll(ctx context.Context, cs kubernetes.Interface, ns string, want in
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 func settle(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {

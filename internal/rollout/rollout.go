@@ -1097,27 +1097,34 @@ func isReady(n *corev1.Node) bool {
 	return false
 }
 
+// nodeState is the state an earlier kup run recorded on n (false when
+// there is none, or it cannot be read).
+func nodeState(n *corev1.Node) (NodeState, bool) {
+	var st NodeState
+	if err := json.Unmarshal([]byte(n.Annotations[StateAnnotation]), &st); err != nil {
+		return NodeState{}, false
+	}
+	return st, true
+}
+
 // cordonedByKup is true when an earlier kup run cordoned the node for
 // this target and has not released it.
 func cordonedByKup(n *corev1.Node, target string) bool {
-	var st NodeState
-	if err := json.Unmarshal([]byte(n.Annotations[StateAnnotation]), &st); err != nil {
-		return false
-	}
-	return st.Target == target && st.CordonedByKup && st.Phase != StepDone
+	st, ok := nodeState(n)
+	return ok && st.Target == target && st.CordonedByKup && st.Phase != StepDone
 }
 
 // upgradedByEarlierRun is true when an earlier run recorded the node past
 // its drain (upgrading, waiting for Ready or uncordoning) and its kubelet
 // is at the target: only the finish is left to do.
 func upgradedByEarlierRun(n *corev1.Node, target string) bool {
-	var st NodeState
-	if err := json.Unmarshal([]byte(n.Annotations[StateAnnotation]), &st); err != nil {
+	st, ok := nodeState(n)
+	if !ok || st.Target != target || n.Status.NodeInfo.KubeletVersion != target {
 		return false
 	}
 	switch st.Phase {
 	case StepUpgrade, StepReady, StepUncordon:
-		return st.Target == target && n.Status.NodeInfo.KubeletVersion == target
+		return true
 	}
 	return false
 }
