@@ -309,11 +309,21 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	if err := c.createNodes(ctx, opts.Nodes, opts.nodeVersions()); err != nil {
 		return err
 	}
-	if err := c.seed(ctx, opts); err != nil {
-		return err
+	if opts.WithProblems && opts.Nodes > 0 {
+		// The last node's kubelet is down from the start: a NotReady node
+		// that no seeded pod lands on.
+		if err := c.StopKubelet(ctx, NodeName(opts.Nodes-1)); err != nil {
+			return err
+		}
 	}
 	c.progressf("waiting for %d nodes to be Ready", opts.Nodes)
 	if err := c.waitNodesReady(ctx, opts); err != nil {
+		return err
+	}
+	// Seeded only once the nodes can take pods: a pod created while a node
+	// still carries its not-ready taint gets a real FailedScheduling
+	// Warning, which kup plan then reports on a cluster that is healthy.
+	if err := c.seed(ctx, opts); err != nil {
 		return err
 	}
 	if opts.Workloads != "none" || opts.WithProblems || opts.Deployments > 0 {

@@ -116,6 +116,18 @@ feed:
 	return ctx.Err()
 }
 
+// startupTainted says whether the node lifecycle controller has yet to lift
+// the not-ready (or unreachable) taint it puts on a new node: until then
+// the scheduler will not place pods there, whatever the Ready condition says.
+func startupTainted(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return true
+		}
+	}
+	return false
+}
+
 func nodeReady(n *corev1.Node) bool {
 	for _, cond := range n.Status.Conditions {
 		if cond.Type == corev1.NodeReady {
@@ -126,9 +138,11 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 func (c *Cluster) waitNodesReady(ctx context.Context, opts Options) error {
-	want := opts.Nodes
+	want, problem := opts.Nodes, ""
 	if opts.WithProblems && want > 0 {
-		want-- // the problem node stays NotReady on purpose
+		// The problem node stays NotReady on purpose; it is not counted
+		// even in the moment before kwok sees its kubelet stopped.
+		want, problem = want-1, NodeName(opts.Nodes-1)
 	}
 	timeout := 2*time.Minute + time.Duration(opts.Nodes)*100*time.Millisecond
 	return waitFor(ctx, timeout, fmt.Sprintf("%d nodes Ready", want), c.Processes[Kwok], func(ctx context.Context) error {
@@ -138,12 +152,12 @@ func (c *Cluster) waitNodesReady(ctx context.Context, opts Options) error {
 		}
 		ready := 0
 		for i := range list.Items {
-			if nodeReady(&list.Items[i]) {
+			if n := &list.Items[i]; n.Name != problem && nodeReady(n) && !startupTainted(n) {
 				ready++
 			}
 		}
 		if ready < want {
-			return fmt.Errorf("%d of %d nodes Ready", ready, want)
+			return fmt.Errorf("%d of %d nodes Ready and untainted", ready, want)
 		}
 		return nil
 	})

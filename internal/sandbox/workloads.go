@@ -110,16 +110,7 @@ func (c *Cluster) seed(ctx context.Context, opts Options) error {
 	if len(ws) > 0 {
 		c.progressf("seeding %d workloads", len(ws))
 	}
-	if err := c.Apply(ctx, ws...); err != nil {
-		return err
-	}
-	if opts.WithProblems && opts.Nodes > 0 {
-		// The last node's kubelet is down: a NotReady node.
-		if err := c.StopKubelet(ctx, NodeName(opts.Nodes-1)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.Apply(ctx, ws...)
 }
 
 // Apply creates the workloads (and their namespaces and PDBs) in the
