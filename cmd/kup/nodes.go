@@ -47,6 +47,7 @@ func (f *rolloutFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.zoneByZone, "zone-by-zone", false, "keep every wave inside one zone and finish a zone before the next")
 	fl.IntVar(&f.opts.Policy.BudgetRounds, "budget-rounds", 1, "how many times a wave may spend each PDB's budget, its drains waiting for replacement pods in between: 1 never waits; more means fewer, longer waves (worth it when pods get Ready much faster than a node upgrades); 0 lets kup choose after each wave from the measured node upgrade and pod readiness times")
 	fl.BoolVar(&f.opts.Overlap, "overlap-waves", true, "start draining the next wave while the last wave's nodes upgrade, once its drains are done (live PDB budgets and --max-unavailable still bound it); false waits for every wave to finish")
+	fl.BoolVar(&f.opts.Continuous, "continuous", true, "with --overlap-waves: admit nodes as soon as PDB budgets and --max-unavailable slots come back, counting the evictions still to come from drains under way, instead of waiting for the newest wave's drains; health gates are checked as waves finish and hold admission when one stays unmet for 30s")
 	fl.StringVarP(&f.selector, "selector", "l", "", "only roll nodes matching this label selector")
 	fl.StringVar(&f.upgrader, "upgrader", "", "how a node is upgraded: sandbox (kup sandbox clusters; the default there), exec (--exec-command) or kubeadm (the kubeadm runbook over SSH, see --ssh-*)")
 	fl.StringVar(&f.execCommand, "exec-command", "", "with --upgrader exec: command run per node, a Go template with {{.Node}} {{.Address}} {{.Version}}")

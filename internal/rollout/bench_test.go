@@ -45,6 +45,7 @@ var (
 	benchCompareOverlap = flag.Bool("rollout.compare-overlap", false, "BenchmarkRolloutStrategies: also roll with kup's waves not overlapping (rollout.Options.Overlap false), for the ratio")
 	benchBudgetRounds   = flag.Int("rollout.budget-rounds", 1, "BenchmarkRolloutStrategies: kup's --budget-rounds for the waves (0: chosen from measurements, as kup apply --budget-rounds 0)")
 	benchReplace        = flag.Bool("rollout.measure-replacement", true, "BenchmarkRolloutStrategies: before kup's waves, time how long this sandbox takes to replace every pod at once (delete all, wait for all replacements Ready), the control plane's own floor for any strategy")
+	benchContinuous     = flag.Bool("rollout.continuous", true, "BenchmarkRolloutStrategies: kup's waves admit nodes as budgets come back (rollout.Options.Continuous, kup's default); false plans the next wave once the newest wave's drains are done")
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
 
@@ -251,6 +252,7 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
 		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves,
 		AutoBudgetRounds: strategy == rollout.StrategyWaves && *benchBudgetRounds == 0,
+		Continuous:       strategy == rollout.StrategyWaves && *benchContinuous,
 	}
 	if strategy == strategyNoOverlap {
 		opts.Strategy = rollout.StrategyWaves

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -97,6 +98,15 @@ type Options struct {
 	// canary, control-plane waves, --zone-by-zone or a soak, which all
 	// mean "wait for the last wave".
 	Overlap bool
+	// Continuous, with Overlap, admits nodes as budgets and slots come
+	// back instead of wave by wave: kup looks again every second, and as
+	// soon as a node finishes, and starts whatever nodes fit now, without
+	// waiting for the newest wave's drains. The evictions still to come
+	// from drains under way are counted against the live budgets (see
+	// pendingBudgets), so the new nodes do not compete with them. Health
+	// gates are checked on every look instead of holding it; one unmet
+	// for gateHold pauses admission until it is met.
+	Continuous bool
 	// BatchSize is the batch of StrategyFixedBatch.
 	BatchSize int
 	Drain     drain.Options
@@ -286,6 +296,23 @@ type Roller struct {
 	res     *Result
 	wave    int
 	rounds  int // budget rounds chosen last (auto)
+	// draining names the nodes whose drain is under way (for
+	// pendingBudgets); progress is signalled, without blocking, when a
+	// node's drain or roll ends.
+	draining map[string]bool
+	progress chan struct{}
+	// failed counts nodes that failed (not quarantined) so far: with
+	// Continuous, a failure stops admission at once rather than when its
+	// wave's turn to settle comes.
+	failed atomic.Int32
+}
+
+// signal wakes a loop waiting for progress, if one waits.
+func (r *Roller) signal() {
+	select {
+	case r.progress <- struct{}{}:
+	default:
+	}
 }
 
 func (r *Roller) emit(node, step, format string, args ...any) {
@@ -338,6 +365,7 @@ func (r *Roller) launch(ctx context.Context, snap *clusterState, wave plan.Wave,
 			r.res.Nodes[n] = nr
 		}
 		nr.Wave = f.index
+		r.draining[n] = true
 	}
 	r.mu.Unlock()
 	f.wr = WaveResult{Index: f.index, Nodes: wave.Nodes, Limit: wave.Limit, Rounds: rounds, Started: time.Now()}
@@ -349,8 +377,17 @@ func (r *Roller) launch(ctx context.Context, snap *clusterState, wave plan.Wave,
 	for i, n := range wave.Nodes {
 		go func() {
 			var once sync.Once
-			drained := func() { once.Do(drains.Done) }
+			drained := func() {
+				once.Do(func() {
+					r.mu.Lock()
+					delete(r.draining, n)
+					r.mu.Unlock()
+					drains.Done()
+					r.signal()
+				})
+			}
 			defer all.Done()
+			defer r.signal()
 			defer f.running.Add(-1)
 			defer drained()
 			f.errs[i] = r.rollNode(ctx, snap.node(n), f.index, drained)
@@ -400,6 +437,13 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	}
 	r.res = &Result{Target: o.Target, Strategy: o.Strategy, Nodes: map[string]*NodeResult{}, Started: time.Now()}
 	res := r.res
+	r.draining = map[string]bool{}
+	r.progress = make(chan struct{}, 1)
+	if o.Continuous && o.Overlap {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		r.wakeOnBudgets(wctx)
+	}
 
 	snap, err := r.read(ctx)
 	if err != nil {
@@ -482,10 +526,10 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		flights = flights[1:]
 		return finish(f)
 	}
-	// finish waits for f's nodes, records them, applies the failure
-	// policy and runs the health gate (and soak). A non-nil error stops
-	// the rollout; the caller waits for any other wave first.
-	finish = func(f *flight) error {
+	// settle waits for f's nodes, records them and applies the failure
+	// policy. A non-nil error stops the rollout; the caller waits for any
+	// other wave first.
+	settle := func(f *flight) error {
 		<-f.done
 		res.Waves = append(res.Waves, f.wr)
 		var waveFailed []string
@@ -508,6 +552,13 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 				return fmt.Errorf("%d node(s) failed, reaching --max-failures %d; stopping", failures, o.MaxFailures)
 			}
 		}
+		return nil
+	}
+	// finish settles f, then runs the health gate (and soak).
+	finish = func(f *flight) error {
+		if err := settle(f); err != nil {
+			return err
+		}
 		if o.Strategy != StrategySequential && o.Strategy != StrategyFixedBatch || len(remaining) == 0 {
 			if err := r.gate(ctx, f.index, f.wave.Nodes, f.before); err != nil {
 				return fmt.Errorf("health gate after wave %d: %w", f.index, err)
@@ -520,6 +571,27 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			}
 		}
 		return nil
+	}
+	// gates are the health gates of settled waves not met yet, checked on
+	// every look with Continuous (see Options.Continuous).
+	type pendingGate struct {
+		f     *flight
+		since time.Time
+	}
+	var gates []pendingGate
+	var heldSaid time.Time
+	lastRead := time.Now()
+	// waitProgress waits up to d for a node to finish its drain or its
+	// roll, and keeps looks at least half a second apart.
+	waitProgress := func(d time.Duration) {
+		select {
+		case <-r.progress:
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+		if w := 500*time.Millisecond - time.Since(lastRead); w > 0 {
+			_ = sleepCtx(ctx, w)
+		}
 	}
 	// stopWith ends the rollout early: the wave still in flight finishes
 	// every node first (never a drain left half-done), and is recorded.
@@ -554,19 +626,91 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			return stopWith(nil, true)
 		default:
 		}
+		// The nodes draining as of before the read: a drain that ends
+		// during it is still counted, so its evictions are counted twice
+		// (pendingBudgets) rather than not at all.
+		r.mu.Lock()
+		snapDraining := maps.Clone(r.draining)
+		r.mu.Unlock()
+		snap, err := r.read(ctx)
+		if err != nil {
+			return stopWith(err, false)
+		}
+		last, lastRead = snap, time.Now()
+		snap.draining = snapDraining
 		if o.Strategy == StrategyWaves {
+			// Only the nodes the snapshot shows without the taint: a
+			// request per node on every look would load the apiserver
+			// for nothing.
+			byName := make(map[string]*corev1.Node, len(snap.nodes))
+			for _, n := range snap.nodes {
+				byName[n.Name] = n
+			}
 			for _, n := range remaining {
+				if node := byName[n]; node != nil && hasTaint(node, PendingTaint) {
+					continue
+				}
 				if err := r.setPendingTaint(ctx, n, true); err != nil {
 					return stopWith(err, false)
 				}
 			}
 		}
-		snap, err := r.read(ctx)
-		if err != nil {
-			return stopWith(err, false)
+		continuous := o.Continuous && mayOverlap(*o, plan.Wave{}, len(upgraded) > 0)
+		if continuous && o.OnFailure == OnFailureStop && r.failed.Load() > 0 {
+			// A node failed: admit nothing more; settle the waves in
+			// order, which stops at the failed one.
+			for len(flights) > 0 {
+				if err := finishOldest(); err != nil {
+					return stopWith(err, false)
+				}
+			}
 		}
-		last = snap
+		if continuous || len(gates) > 0 {
+			// Settle the waves done, in order, and start their gates;
+			// then check every gate on this snapshot.
+			for len(flights) > 0 && flights[0].running.Load() == 0 {
+				f := flights[0]
+				flights = flights[1:]
+				if err := settle(f); err != nil {
+					return stopWith(err, false)
+				}
+				r.emit("", StepGate, "health gate after wave %d", f.index)
+				gates = append(gates, pendingGate{f: f, since: time.Now()})
+			}
+			var held []string
+			kept := gates[:0]
+			for _, g := range gates {
+				problems := r.gateProblems(snap, g.f.wave.Nodes, g.f.before)
+				if len(problems) == 0 {
+					r.emit("", StepGate, "health gate after wave %d passed", g.f.index)
+					continue
+				}
+				if time.Since(g.since) > o.GateTimeout {
+					return stopWith(fmt.Errorf("health gate after wave %d: not healthy after %s: %s", g.f.index, o.GateTimeout, strings.Join(problems, "; ")), false)
+				}
+				if time.Since(g.since) > gateHold {
+					held = append(held, fmt.Sprintf("wave %d: %s", g.f.index, strings.Join(problems, "; ")))
+				}
+				kept = append(kept, g)
+			}
+			gates = kept
+			if len(held) > 0 {
+				if time.Since(heldSaid) > 30*time.Second {
+					heldSaid = time.Now()
+					r.emit("", StepWaiting, "admitting no node until the health gate is met (%s)", strings.Join(held, "; "))
+				}
+				waitProgress(time.Second)
+				continue
+			}
+		}
 		wave, blocked, rounds := r.nextWave(snap, remaining, upgraded, running())
+		if len(wave.Nodes) == 0 && len(flights) > 0 && continuous {
+			// Nothing fits now: look again when a node is past its drain
+			// or done, or in a second (budgets come back without a word
+			// to kup).
+			waitProgress(time.Second)
+			continue
+		}
 		if len(wave.Nodes) == 0 && len(flights) > 0 {
 			// Nothing fits next to the wave still upgrading. When budgets
 			// are what is short (its replacement pods not Ready yet), they
@@ -645,6 +789,9 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			}
 			continue
 		}
+		if continuous {
+			continue // look again at once: something else may fit now
+		}
 		// Plan the next wave once this one's drains are done; finish, in
 		// order, the waves that are done by then (their health gates).
 		<-f.drained
@@ -652,6 +799,13 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			if err := finishOldest(); err != nil {
 				return stopWith(err, false)
 			}
+		}
+	}
+	// Gates still unmet when the last node is done: wait for each (a gate
+	// may thus wait up to twice GateTimeout from its wave's end).
+	for _, g := range gates {
+		if err := r.gate(ctx, g.f.index, g.f.wave.Nodes, g.f.before); err != nil {
+			return r.stop(fmt.Sprintf("health gate after wave %d: %v", g.f.index, err)), fmt.Errorf("health gate after wave %d: %w", g.f.index, err)
 		}
 	}
 	if failures > 0 {
@@ -744,7 +898,7 @@ func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string, inFligh
 		n := min(r.Options.BatchSize, len(remaining))
 		return plan.Wave{Nodes: slices.Clone(remaining[:n]), Limit: plan.Limit{Kind: plan.LimitMaxUnavailable, Reason: fmt.Sprintf("fixed batch of %d", r.Options.BatchSize)}}, nil, 0
 	}
-	in := plan.Input{Nodes: s.nodes, Pods: s.pods, PDBs: s.pdbs, ToUpgrade: remaining, Upgraded: upgraded, Policy: r.Options.Policy, InFlight: inFlight}
+	in := plan.Input{Nodes: s.nodes, Pods: s.pods, PDBs: pendingBudgets(s.pdbs, s.pods, s.draining), ToUpgrade: remaining, Upgraded: upgraded, Policy: r.Options.Policy, InFlight: inFlight}
 	if in.Policy.MaxUnavailable == (intstr.IntOrString{}) {
 		in.Policy.MaxUnavailable = intstr.FromInt32(1)
 	}
@@ -902,6 +1056,28 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 		done()
 		r.emit(name, StepUpgrade, "kubelet already at %s (an earlier run drained and upgraded it); finishing it", o.Target)
 		drained()
+		if st, _ := nodeState(cur); st.Phase == StepUpgrade && !isReady(cur) {
+			// The earlier run may have been stopped inside the upgrade:
+			// the new kubelet installed but not started again (the
+			// sandbox's SetNodeVersion killed between the version and
+			// the restart). A kubelet merely restarting is Ready within
+			// the grace; one that is not gets the upgrade run again,
+			// which every upgrader must tolerate (a package already at
+			// the version, a kubelet restarted once more).
+			if err := r.waitReadyWithin(ctx, name, resumeReadyGrace); err != nil {
+				if ctx.Err() != nil {
+					return r.fail(ctx, nr, name, false, err)
+				}
+				r.emit(name, StepUpgrade, "kubelet at %s but not Ready after %s: the earlier run's upgrade was cut short; running it again", o.Target, resumeReadyGrace)
+				done := step(StepUpgrade)
+				err := r.Upgrader.UpgradeNode(ctx, cur, o.Target)
+				done()
+				if err != nil {
+					nr.LeftCordoned = true
+					return r.fail(ctx, nr, name, false, fmt.Errorf("upgrade: %w", err))
+				}
+			}
+		}
 		return r.finishNode(ctx, node, nr, true, start, step)
 	}
 	cordonedByUs := !cur.Spec.Unschedulable || ours
@@ -1036,6 +1212,7 @@ func (r *Roller) fail(ctx context.Context, nr *NodeResult, name string, uncordon
 	defer cancel()
 	nr.Outcome = "failed"
 	nr.Reason = err.Error()
+	r.failed.Add(1)
 	if uncordon {
 		if uerr := r.drainer.Uncordon(cctx, name); uerr != nil {
 			nr.LeftCordoned = true
@@ -1068,7 +1245,12 @@ func (r *Roller) nodeResult(name string) *NodeResult {
 
 // waitReady waits for the node to report Ready with the target kubelet.
 func (r *Roller) waitReady(ctx context.Context, name string) error {
-	ctx2, cancel := context.WithTimeout(ctx, r.Options.ReadyTimeout)
+	return r.waitReadyWithin(ctx, name, r.Options.ReadyTimeout)
+}
+
+// waitReadyWithin is waitReady with its own deadline.
+func (r *Roller) waitReadyWithin(ctx context.Context, name string, timeout time.Duration) error {
+	ctx2, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := ""
 	for {
@@ -1083,7 +1265,7 @@ func (r *Roller) waitReady(ctx context.Context, name string) error {
 			last = err.Error()
 		}
 		if err := sleepCtx(ctx2, 500*time.Millisecond); err != nil {
-			return fmt.Errorf("node did not become Ready at kubelet %s within %s (last seen: %s)", r.Options.Target, r.Options.ReadyTimeout, last)
+			return fmt.Errorf("node did not become Ready at kubelet %s within %s (last seen: %s)", r.Options.Target, timeout, last)
 		}
 	}
 }
@@ -1113,6 +1295,11 @@ func cordonedByKup(n *corev1.Node, target string) bool {
 	st, ok := nodeState(n)
 	return ok && st.Target == target && st.CordonedByKup && st.Phase != StepDone
 }
+
+// resumeReadyGrace is how long a node an earlier run left in its upgrade,
+// its kubelet at the target, may take to be Ready before kup runs the
+// upgrade again (see rollNode).
+const resumeReadyGrace = 30 * time.Second
 
 // upgradedByEarlierRun is true when an earlier run recorded the node past
 // its drain (upgrading, waiting for Ready or uncordoning) and its kubelet

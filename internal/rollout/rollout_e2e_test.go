@@ -27,8 +27,20 @@ import (
 // TestRolloutThirtyNodes is the rollout issue's acceptance test: control
 // plane at v1.37.2, 30 nodes rolled from v1.36.3 to v1.37.2 kubelets in
 // PDB-aware waves, with an independent watcher seeing no PDB violated and
-// every node uncordoned at the end.
+// every node uncordoned at the end. It runs twice, on fresh sandboxes:
+// with overlapping waves, and with nodes admitted continuously as budgets
+// come back (Options.Continuous).
 func TestRolloutThirtyNodes(t *testing.T) {
+	for _, continuous := range []bool{false, true} {
+		name := "overlapping-waves"
+		if continuous {
+			name = "continuous"
+		}
+		t.Run(name, func(t *testing.T) { rolloutThirtyNodes(t, continuous) })
+	}
+}
+
+func rolloutThirtyNodes(t *testing.T, continuous bool) {
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 30, Workloads: "default", PodReadyDelay: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -46,10 +58,11 @@ func TestRolloutThirtyNodes(t *testing.T) {
 		// when the next wave may start.
 		Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 5 * time.Second},
 		Options: rollout.Options{
-			Target:  "v1.37.2",
-			Policy:  plan.Policy{MaxUnavailable: intstr.FromString("20%")},
-			Drain:   drain.Options{DeleteEmptyDirData: true, Timeout: 3 * time.Minute},
-			Overlap: true,
+			Target:     "v1.37.2",
+			Policy:     plan.Policy{MaxUnavailable: intstr.FromString("20%")},
+			Drain:      drain.Options{DeleteEmptyDirData: true, Timeout: 3 * time.Minute},
+			Overlap:    true,
+			Continuous: continuous,
 			Progress: func(e rollout.Event) {
 				events.Add(1)
 				t.Logf("%s wave=%d %s %s: %s", e.Time.Format("15:04:05.000"), e.Wave, e.Node, e.Step, e.Message)
@@ -201,8 +214,12 @@ func TestRolloutStopsOnFailure(t *testing.T) {
 		}
 		return nil
 	}}
+	// As kup nodes upgrade runs by default: nodes admitted continuously,
+	// so others are in flight when the victim fails; they finish and are
+	// uncordoned, and nothing more is admitted.
 	r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
-		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
+		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(3)},
+		Overlap: true, Continuous: true,
 		Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
 	}}
 	res, err := r.Run(ctx)
@@ -356,10 +373,12 @@ func (u *countingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, v
 // write-ahead cordon record with and without the cordon, a node upgraded
 // but not uncordoned, one uncordoned but not recorded done — neither of
 // those drained or upgraded again — and a node its operator cordoned,
-// upgraded and left cordoned. The nodes left mid-way go first.
+// upgraded and left cordoned. A node killed inside its upgrade — kubelet
+// at the target but never started again — gets the upgrade run once more,
+// without a drain. The nodes left mid-way go first.
 func TestRolloutFinishesAKilledRun(t *testing.T) {
 	const target = "v1.37.2"
-	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 6, Workloads: "default", PodReadyDelay: time.Second})
+	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 7, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cs := c.Client()
@@ -383,10 +402,15 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 	seed("node-002", rollout.StepUpgrade, true)  // killed after the upgrade, before the uncordon
 	seed("node-003", rollout.StepUpgrade, false) // killed after the uncordon, before "done"
 	seed("node-004", "", true)                   // cordoned by its operator
-	for _, n := range []string{"node-002", "node-003"} {
+	seed("node-005", rollout.StepUpgrade, true)  // killed inside the upgrade
+	for _, n := range []string{"node-002", "node-003", "node-005"} {
 		if err := c.SetNodeVersion(ctx, n, target); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// node-005's new kubelet was never started again.
+	if err := c.StopKubelet(ctx, "node-005"); err != nil {
+		t.Fatal(err)
 	}
 	pods := func(node string) int {
 		l, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
@@ -395,7 +419,7 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 		}
 		return len(l.Items)
 	}
-	before := map[string]int{"node-002": pods("node-002"), "node-003": pods("node-003")}
+	before := map[string]int{"node-002": pods("node-002"), "node-003": pods("node-003"), "node-005": pods("node-005")}
 
 	up := &countingUpgrader{NodeUpgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, got: map[string]int{}}
 	r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
@@ -407,23 +431,27 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 		t.Fatalf("rollout failed: %v", err)
 	}
 	assertCordoned(ctx, t, c, map[string]bool{"node-004": true})
-	for _, n := range []string{"node-000", "node-001", "node-004", "node-005"} {
+	for _, n := range []string{"node-000", "node-001", "node-004", "node-006"} {
 		if up.got[n] != 1 {
 			t.Errorf("%s upgraded %d times, want 1", n, up.got[n])
 		}
 	}
-	for _, n := range []string{"node-002", "node-003"} {
+	for _, n := range []string{"node-002", "node-003", "node-005"} {
+		want := 0 // finished only
+		if n == "node-005" {
+			want = 1 // the cut-short upgrade run again
+		}
 		nr := res.Nodes[n]
-		if up.got[n] != 0 || nr == nil || nr.Evicted != 0 || nr.Outcome != "upgraded" {
-			t.Errorf("%s: upgraded %d times, result %+v; want finished without a drain or an upgrade", n, up.got[n], nr)
+		if up.got[n] != want || nr == nil || nr.Evicted != 0 || nr.Outcome != "upgraded" {
+			t.Errorf("%s: upgraded %d times, result %+v; want finished without a drain, upgraded %d time(s)", n, up.got[n], nr, want)
 		}
 		if got := pods(n); got < before[n] {
 			t.Errorf("%s: %d pods, %d before: drained again", n, got, before[n])
 		}
 	}
 	// The nodes the killed run left mid-way go before any other.
-	for _, n := range []string{"node-000", "node-001", "node-002", "node-003"} {
-		for _, other := range []string{"node-004", "node-005"} {
+	for _, n := range []string{"node-000", "node-001", "node-002", "node-003", "node-005"} {
+		for _, other := range []string{"node-004", "node-006"} {
 			if a, b := res.Nodes[n], res.Nodes[other]; a == nil || b == nil || a.Wave >= b.Wave {
 				t.Errorf("%s (left mid-way) did not go before %s: waves %+v", n, other, res.Waves)
 			}

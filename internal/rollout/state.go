@@ -25,6 +25,9 @@ type clusterState struct {
 	desired   map[string]int32
 	// crashLooping: owner key → pods of it in CrashLoopBackOff.
 	crashLooping map[string]int
+	// draining names the nodes whose drain was under way when the
+	// snapshot was taken (set by Run, for pendingBudgets).
+	draining map[string]bool
 }
 
 func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
@@ -155,41 +158,56 @@ func (r *Roller) gate(ctx context.Context, index int, wave []string, before base
 		if err != nil {
 			problems = []string{err.Error()}
 		} else {
-			problems = problems[:0]
-			for _, n := range wave {
-				if nr := r.res.Nodes[n]; nr != nil && nr.Outcome != "upgraded" {
-					continue // failed or quarantined: judged by the failure policy
-				}
-				node := s.node(n)
-				if !isReady(node) || node.Status.NodeInfo.KubeletVersion != r.Options.Target {
-					problems = append(problems, fmt.Sprintf("node %s not Ready at %s", n, r.Options.Target))
-				}
-			}
-			for k, was := range before.available {
-				want := was
-				if d, ok := s.desired[k]; ok && d < want {
-					want = d
-				}
-				if now, ok := s.available[k]; ok && now < want {
-					problems = append(problems, fmt.Sprintf("%s: %d available, %d before the wave", k, now, was))
-				}
-			}
-			for k, n := range s.crashLooping {
-				if n > before.crashLooping[k] {
-					problems = append(problems, fmt.Sprintf("%s: %d pod(s) newly crash-looping", k, n-before.crashLooping[k]))
-				}
-			}
+			problems = r.gateProblems(s, wave, before)
 		}
 		if len(problems) == 0 {
 			r.emit("", StepGate, "health gate after wave %d passed", index)
 			return nil
 		}
 		if time.Now().After(deadline) {
-			sort.Strings(problems)
 			return fmt.Errorf("not healthy after %s: %s", r.Options.GateTimeout, strings.Join(problems, "; "))
 		}
 		if err := sleepCtx(ctx, time.Second); err != nil {
 			return err
 		}
 	}
+}
+
+// gateProblems is what keeps the health gate after wave from passing on
+// the cluster as s shows it, sorted; none when it passes.
+func (r *Roller) gateProblems(s *clusterState, wave []string, before baseline) []string {
+	var problems []string
+	r.mu.Lock()
+	skip := map[string]bool{}
+	for _, n := range wave {
+		if nr := r.res.Nodes[n]; nr != nil && nr.Outcome != "upgraded" {
+			skip[n] = true // failed or quarantined: judged by the failure policy
+		}
+	}
+	r.mu.Unlock()
+	for _, n := range wave {
+		if skip[n] {
+			continue
+		}
+		node := s.node(n)
+		if !isReady(node) || node.Status.NodeInfo.KubeletVersion != r.Options.Target {
+			problems = append(problems, fmt.Sprintf("node %s not Ready at %s", n, r.Options.Target))
+		}
+	}
+	for k, was := range before.available {
+		want := was
+		if d, ok := s.desired[k]; ok && d < want {
+			want = d
+		}
+		if now, ok := s.available[k]; ok && now < want {
+			problems = append(problems, fmt.Sprintf("%s: %d available, %d before the wave", k, now, was))
+		}
+	}
+	for k, n := range s.crashLooping {
+		if n > before.crashLooping[k] {
+			problems = append(problems, fmt.Sprintf("%s: %d pod(s) newly crash-looping", k, n-before.crashLooping[k]))
+		}
+	}
+	sort.Strings(problems)
+	return problems
 }
