@@ -274,7 +274,9 @@ func printApplyResult(cmd *cobra.Command, a *apply.Applier, rep *report.UpgradeR
 	}
 	st := rep.Rollout
 	fmt.Fprintf(out, "  nodes: %d upgraded in %d wave(s); %d evictions (%.2f per pod), %d refused with 429\n", st.Upgraded, st.Waves, st.Evictions, st.EvictionsPerPod, st.Refusals)
-	if st.LowerBound > 0 {
+	// The ratio only means something for a run that finished: a stopped
+	// one rolled a part of the nodes against a bound for all of them.
+	if st.LowerBound > 0 && rep.Outcome == "succeeded" {
 		fmt.Fprintf(out, "  node rollout: %s, lower bound %s (%.2f×; from the PDB budgets and max-unavailable, at the node and pod times measured)\n",
 			st.Makespan.Round(time.Second), st.LowerBound.Round(time.Second), st.Makespan.Seconds()/st.LowerBound.Seconds())
 	}
