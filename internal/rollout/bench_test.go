@@ -46,6 +46,8 @@ var (
 	benchBudgetRounds   = flag.Int("rollout.budget-rounds", 1, "BenchmarkRolloutStrategies: kup's --budget-rounds for the waves (0: chosen from measurements, as kup apply --budget-rounds 0)")
 	benchReplace        = flag.Bool("rollout.measure-replacement", true, "BenchmarkRolloutStrategies: before kup's waves, time how long this sandbox takes to replace every pod at once (delete all, wait for all replacements Ready), the control plane's own floor for any strategy")
 	benchContinuous     = flag.Bool("rollout.continuous", true, "BenchmarkRolloutStrategies: kup's waves admit nodes as budgets come back (rollout.Options.Continuous, kup's default); false plans the next wave once the newest wave's drains are done")
+	benchCompareBatched = flag.Bool("rollout.compare-continuous", false, "BenchmarkRolloutStrategies: also roll with kup's waves overlapping but not continuous (the next wave planned once the newest wave's drains are done), for the ratio")
+	benchWake           = flag.Bool("rollout.wake-on-budgets", true, "BenchmarkRolloutStrategies: with continuous admission, look again as soon as a PDB's budget grows (an informer), not only every second and when a node is past its drain or done")
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
 
@@ -170,6 +172,11 @@ func BenchmarkRolloutStrategies(b *testing.B) {
 	b.Run("waves", func(b *testing.B) {
 		runs[rollout.StrategyWaves] = benchStrategy(b, rollout.StrategyWaves, 0)
 	})
+	if *benchCompareBatched {
+		b.Run("waves-batched", func(b *testing.B) {
+			runs[strategyBatched] = benchStrategy(b, strategyBatched, 0)
+		})
+	}
 	if *benchCompareOverlap {
 		b.Run("waves-no-overlap", func(b *testing.B) {
 			runs[strategyNoOverlap] = benchStrategy(b, strategyNoOverlap, 0)
@@ -198,6 +205,11 @@ func ptrTo[T any](v T) *T { return &v }
 // rollout.Options.Overlap off; StrategyWaves runs with it on, as kup
 // apply does by default.
 const strategyNoOverlap rollout.Strategy = "waves-no-overlap"
+
+// strategyBatched names, in the benchmark only, kup's waves overlapping
+// but not continuous: the next wave is planned once the newest wave's
+// drains are done (kup's default before --continuous).
+const strategyBatched rollout.Strategy = "waves-batched"
 
 // benchStrategy starts a fresh sandbox, seeds the mix, rolls it with the
 // strategy and reports the run's figures as metrics.
@@ -250,13 +262,14 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
-		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves,
+		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves || strategy == strategyBatched,
 		AutoBudgetRounds: strategy == rollout.StrategyWaves && *benchBudgetRounds == 0,
 		Continuous:       strategy == rollout.StrategyWaves && *benchContinuous,
 	}
-	if strategy == strategyNoOverlap {
+	if strategy == strategyNoOverlap || strategy == strategyBatched {
 		opts.Strategy = rollout.StrategyWaves
 	}
+	rollout.SetWakeOnBudgets(*benchWake)
 	rolled := n
 	if strategy == rollout.StrategySequential && *benchSeqNodes > 0 && *benchSeqNodes < n {
 		rolled = *benchSeqNodes
@@ -418,7 +431,7 @@ func median(ds []time.Duration) time.Duration {
 func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-16s %6s %6s %11s %9s %10s %9s %8s %10s\n", "strategy", "nodes", "waves", "makespan", "per-node", "refused", "evict/pod", "PDB-viol", "worst-avail")
-	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
+	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyBatched, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
 		r := runs[s]
 		if r == nil {
 			continue
@@ -489,6 +502,9 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 		fmt.Fprintf(&b, "replacement floor:  %s (all %d pods deleted at once on the same sandbox, until every replacement was Ready, %s; minus pod ready)\n",
 			floor.Round(time.Second), kup.EvictablePods, kup.Replace.Round(100*time.Millisecond))
 		fmt.Fprintf(&b, "kup / max(overlap bound, replacement floor): %.2f×\n", ratio(kup.Makespan, max(ob, floor)))
+	}
+	if bt := runs[strategyBatched]; bt != nil {
+		fmt.Fprintf(&b, "batched / kup:       %.2f× (kup's waves overlapping but not continuous: the next wave once the newest one's drains are done)\n", ratio(bt.Makespan, kup.Makespan))
 	}
 	if no := runs[strategyNoOverlap]; no != nil {
 		fmt.Fprintf(&b, "no overlap / kup:    %.2f× (kup's waves without Options.Overlap)\n", ratio(no.Makespan, kup.Makespan))

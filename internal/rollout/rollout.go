@@ -301,6 +301,8 @@ type Roller struct {
 	// node's drain or roll ends.
 	draining map[string]bool
 	progress chan struct{}
+	// live, with Continuous, holds the cluster in informers for read.
+	live *liveCache
 	// failed counts nodes that failed (not quarantined) so far: with
 	// Continuous, a failure stops admission at once rather than when its
 	// wave's turn to settle comes.
@@ -439,10 +441,16 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	res := r.res
 	r.draining = map[string]bool{}
 	r.progress = make(chan struct{}, 1)
-	if o.Continuous && o.Overlap {
-		wctx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		r.wakeOnBudgets(wctx)
+	r.live = nil
+	if o.Continuous && o.Overlap && o.Strategy == StrategyWaves {
+		lctx, stopLive := context.WithCancel(ctx)
+		live, err := r.startLiveCache(lctx)
+		if err != nil {
+			stopLive()
+			return res, fmt.Errorf("watching the cluster for continuous admission: %w", err)
+		}
+		r.live = live
+		defer func() { stopLive(); live.stop(); r.live = nil }()
 	}
 
 	snap, err := r.read(ctx)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,68 +53,80 @@ func (s *clusterState) evictableOn(node string) []*corev1.Pod {
 }
 
 // read lists nodes, pods, PDBs and workloads: one LIST each, from the
-// watch cache.
+// watch cache — or, with a live cache (continuous admission), a copy of
+// what its informers hold, without a request.
 func (r *Roller) read(ctx context.Context) (*clusterState, error) {
+	if r.live != nil {
+		return r.live.snapshot(), nil
+	}
 	list := metav1.ListOptions{ResourceVersion: "0"}
 	cs := r.Client
-	s := &clusterState{available: map[string]int32{}, desired: map[string]int32{}, crashLooping: map[string]int{}}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, list)
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
-	for i := range nodes.Items {
-		s.nodes = append(s.nodes, &nodes.Items[i])
-	}
+	// Pods before PDBs: see pendingBudgets.
 	pods, err := cs.CoreV1().Pods("").List(ctx, list)
 	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
-	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		s.pods = append(s.pods, p)
-		if crashLooping(p) {
-			s.crashLooping[ownerKey(p)]++
-		}
 	}
 	pdbs, err := cs.PolicyV1().PodDisruptionBudgets("").List(ctx, list)
 	if err != nil {
 		return nil, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
 	}
-	for i := range pdbs.Items {
-		s.pdbs = append(s.pdbs, &pdbs.Items[i])
-	}
 	deps, err := cs.AppsV1().Deployments("").List(ctx, list)
 	if err != nil {
 		return nil, fmt.Errorf("listing deployments: %w", err)
 	}
-	for _, d := range deps.Items {
+	sts, err := cs.AppsV1().StatefulSets("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing statefulsets: %w", err)
+	}
+	dss, err := cs.AppsV1().DaemonSets("").List(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("listing daemonsets: %w", err)
+	}
+	return newState(ptrs(nodes.Items), ptrs(pods.Items), ptrs(pdbs.Items), ptrs(deps.Items), ptrs(sts.Items), ptrs(dss.Items)), nil
+}
+
+// ptrs points at every item of a list.
+func ptrs[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+// newState indexes what read found. It keeps the objects, never changes
+// them: with a live cache they are the informers' own.
+func newState(nodes []*corev1.Node, pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget, deps []*appsv1.Deployment, sts []*appsv1.StatefulSet, dss []*appsv1.DaemonSet) *clusterState {
+	s := &clusterState{nodes: nodes, pods: pods, pdbs: pdbs, available: map[string]int32{}, desired: map[string]int32{}, crashLooping: map[string]int{}}
+	for _, p := range pods {
+		if crashLooping(p) {
+			s.crashLooping[ownerKey(p)]++
+		}
+	}
+	for _, d := range deps {
 		k := "Deployment " + d.Namespace + "/" + d.Name
 		s.available[k] = d.Status.AvailableReplicas
 		if d.Spec.Replicas != nil {
 			s.desired[k] = *d.Spec.Replicas
 		}
 	}
-	sts, err := cs.AppsV1().StatefulSets("").List(ctx, list)
-	if err != nil {
-		return nil, fmt.Errorf("listing statefulsets: %w", err)
-	}
-	for _, st := range sts.Items {
+	for _, st := range sts {
 		k := "StatefulSet " + st.Namespace + "/" + st.Name
 		s.available[k] = st.Status.AvailableReplicas
 		if st.Spec.Replicas != nil {
 			s.desired[k] = *st.Spec.Replicas
 		}
 	}
-	dss, err := cs.AppsV1().DaemonSets("").List(ctx, list)
-	if err != nil {
-		return nil, fmt.Errorf("listing daemonsets: %w", err)
-	}
-	for _, d := range dss.Items {
+	for _, d := range dss {
 		k := "DaemonSet " + d.Namespace + "/" + d.Name
 		s.available[k] = d.Status.NumberAvailable
 		s.desired[k] = d.Status.DesiredNumberScheduled
 	}
-	return s, nil
+	return s
 }
 
 func crashLooping(p *corev1.Pod) bool {
