@@ -92,6 +92,9 @@ func hasTaint(n *corev1.Node, key string) bool {
 // grows; only the benchmark turns it off, to measure what it brings.
 var wakeOnBudgetGrowth = true
 
+// cacheSyncTimeout bounds the live cache's first sync.
+const cacheSyncTimeout = 2 * time.Minute
+
 // liveCache keeps what read lists in informers, so that the frequent looks
 // of continuous admission cost no request and no decoding: on the
 // 200-node benchmark a look every half second LISTed 4,000 pods each time,
@@ -110,7 +113,7 @@ type liveCache struct {
 // PDB's disruptionsAllowed grows it signals r.progress: a budget coming
 // back is what a waiting node needs, and hearing of it at once saves up to
 // a look's interval on every turn of the tightest budgets, which set the
-// pace. The caller stops it with stop.
+// pace. The caller stops it by cancelling ctx, then calling stop.
 func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 	f := informers.NewSharedInformerFactory(r.Client, 0)
 	podInf := f.Core().V1().Pods().Informer()
@@ -148,10 +151,15 @@ func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 		dss:     f.Apps().V1().DaemonSets().Informer().GetIndexer(),
 	}
 	f.Start(ctx.Done())
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+	// An informer that may list but not watch retries for ever; the
+	// deadline turns that into an error naming the type.
+	syncCtx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
+	defer cancel()
+	for typ, ok := range f.WaitForCacheSync(syncCtx.Done()) {
 		if !ok {
-			f.Shutdown()
-			return nil, fmt.Errorf("the cache of %v did not sync", typ)
+			// The caller's cancelling ctx stops the informers (Shutdown
+			// would wait for that).
+			return nil, fmt.Errorf("the informer cache of %v did not sync within %s (may this kubeconfig watch it?)", typ, cacheSyncTimeout)
 		}
 	}
 	return l, nil

@@ -442,20 +442,22 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	r.draining = map[string]bool{}
 	r.progress = make(chan struct{}, 1)
 	r.live = nil
+	// The first read is a LIST even with continuous admission: a
+	// kubeconfig that may not list something fails here, at once and
+	// naming it, instead of leaving an informer retrying.
+	snap, err := r.read(ctx)
+	if err != nil {
+		return res, err
+	}
 	if o.Continuous && o.Overlap && o.Strategy == StrategyWaves {
 		lctx, stopLive := context.WithCancel(ctx)
 		live, err := r.startLiveCache(lctx)
 		if err != nil {
 			stopLive()
-			return res, fmt.Errorf("watching the cluster for continuous admission: %w", err)
+			return res, fmt.Errorf("watching the cluster for continuous admission: %w (--continuous=false reads with LIST instead)", err)
 		}
 		r.live = live
 		defer func() { stopLive(); live.stop(); r.live = nil }()
-	}
-
-	snap, err := r.read(ctx)
-	if err != nil {
-		return res, err
 	}
 	todo := r.scope(snap)
 	for _, n := range todo {
