@@ -36,9 +36,11 @@ const gateHold = 30 * time.Second
 // changed; a PDB with nothing pending is returned as it is.
 //
 // A pod counts once it is listed on a draining node and not terminating
-// (its eviction not yet accepted): pods are listed before PDBs (see read),
+// (its eviction not yet accepted). Read by LIST, pods come before PDBs,
 // so an eviction accepted in between is counted twice rather than not at
-// all — the planner may be a unit short for a moment, never a unit over.
+// all. From the live cache the two may be a moment apart either way: a
+// unit counted once too few lets a drain meet a 429, which it waits out
+// (the Eviction API, not this count, keeps every PDB whole).
 func pendingBudgets(pdbs []*policyv1.PodDisruptionBudget, pods []*corev1.Pod, draining map[string]bool) []*policyv1.PodDisruptionBudget {
 	if len(draining) == 0 {
 		return pdbs
