@@ -8,12 +8,14 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/kup-project/kup/internal/capacity"
@@ -103,12 +105,12 @@ const cacheSyncTimeout = 2 * time.Minute
 // on a machine whose two cores the control plane already keeps busy.
 type liveCache struct {
 	factory informers.SharedInformerFactory
-	nodes   cache.Indexer
-	pods    cache.Indexer
-	pdbs    cache.Indexer
-	deps    cache.Indexer
-	sts     cache.Indexer
-	dss     cache.Indexer
+	nodes   corelisters.NodeLister
+	pods    corelisters.PodLister
+	pdbs    policylisters.PodDisruptionBudgetLister
+	deps    appslisters.DeploymentLister
+	sts     appslisters.StatefulSetLister
+	dss     appslisters.DaemonSetLister
 }
 
 // startLiveCache starts the informers and waits for them to sync. When a
@@ -145,12 +147,12 @@ func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 	}
 	l := &liveCache{
 		factory: f,
-		nodes:   f.Core().V1().Nodes().Informer().GetIndexer(),
-		pods:    podInf.GetIndexer(),
-		pdbs:    pdbInf.GetIndexer(),
-		deps:    f.Apps().V1().Deployments().Informer().GetIndexer(),
-		sts:     f.Apps().V1().StatefulSets().Informer().GetIndexer(),
-		dss:     f.Apps().V1().DaemonSets().Informer().GetIndexer(),
+		nodes:   f.Core().V1().Nodes().Lister(),
+		pods:    f.Core().V1().Pods().Lister(),
+		pdbs:    f.Policy().V1().PodDisruptionBudgets().Lister(),
+		deps:    f.Apps().V1().Deployments().Lister(),
+		sts:     f.Apps().V1().StatefulSets().Lister(),
+		dss:     f.Apps().V1().DaemonSets().Lister(),
 	}
 	f.Start(ctx.Done())
 	// An informer that may list but not watch retries for ever; the
@@ -174,32 +176,25 @@ func (l *liveCache) stop() { l.factory.Shutdown() }
 // upgrader); everything else is the informers' own objects, which nothing
 // in the rollout changes.
 func (l *liveCache) snapshot() *clusterState {
-	nodes := typed[corev1.Node](l.nodes.List())
+	// Listers over a synced cache do not fail.
+	all := labels.Everything()
+	nodes, _ := l.nodes.List(all)
 	for i, n := range nodes {
 		nodes[i] = n.DeepCopy()
 	}
 	// In a LIST's order (by namespace and name), so the planner breaks
 	// ties as it does on a read from the apiserver.
 	slices.SortFunc(nodes, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
-	pods := typed[corev1.Pod](l.pods.List())
+	pods, _ := l.pods.List(all)
 	slices.SortFunc(pods, func(a, b *corev1.Pod) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
-	pdbs := typed[policyv1.PodDisruptionBudget](l.pdbs.List())
+	pdbs, _ := l.pdbs.List(all)
 	slices.SortFunc(pdbs, func(a, b *policyv1.PodDisruptionBudget) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
-	return newState(nodes, pods, pdbs,
-		typed[appsv1.Deployment](l.deps.List()), typed[appsv1.StatefulSet](l.sts.List()), typed[appsv1.DaemonSet](l.dss.List()))
-}
-
-// typed keeps the objects of type *T.
-func typed[T any](objs []any) []*T {
-	out := make([]*T, 0, len(objs))
-	for _, o := range objs {
-		if t, ok := o.(*T); ok {
-			out = append(out, t)
-		}
-	}
-	return out
+	deps, _ := l.deps.List(all)
+	sts, _ := l.sts.List(all)
+	dss, _ := l.dss.List(all)
+	return newState(nodes, pods, pdbs, deps, sts, dss)
 }
