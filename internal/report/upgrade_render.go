@@ -954,7 +954,7 @@ func outcomeClass(o string) string {
 		return "ok"
 	case "failed", nodeQuarantined:
 		return "bad"
-	case "interrupted", "waiting", "blocked", "not-started", "skipped":
+	case "interrupted", "waiting", "blocked", "not-started", "skipped", "deleted":
 		return "warn"
 	}
 	return "neutral"

@@ -172,7 +172,7 @@ type NodeResult struct {
 	Node    string `json:"node"`
 	Wave    int    `json:"wave"`
 	From    string `json:"from"`
-	Outcome string `json:"outcome"` // upgraded, failed, quarantined, blocked, not-started
+	Outcome string `json:"outcome"` // upgraded, failed, quarantined, blocked, not-started, deleted
 	// WasCordoned: the node was already cordoned before kup touched it.
 	WasCordoned bool `json:"wasCordoned"`
 	// LeftCordoned is true when the node is cordoned at the end; Reason
@@ -648,22 +648,46 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		}
 		last, lastRead = snap, time.Now()
 		snap.draining = snapDraining
+		byName := make(map[string]*corev1.Node, len(snap.nodes))
+		for _, n := range snap.nodes {
+			byName[n.Name] = n
+		}
+		// A node deleted since the rollout began (a scale-down, a spot
+		// reclaim, its operator replacing a broken machine) has nothing
+		// left to roll: drop it, saying so, rather than stop the rollout
+		// on it. A GET confirms what the snapshot suggests: a read from
+		// the watch cache may be a moment behind either way.
+		for _, n := range slices.Clone(remaining) {
+			if byName[n] != nil {
+				continue
+			}
+			if gone, err := r.deleted(ctx, n); err != nil {
+				return stopWith(err, false)
+			} else if gone {
+				remaining = remove(remaining, n)
+			}
+		}
 		if o.Strategy == StrategyWaves {
 			// Only the nodes the snapshot shows without the taint: a
 			// request per node on every look would load the apiserver
 			// for nothing.
-			byName := make(map[string]*corev1.Node, len(snap.nodes))
-			for _, n := range snap.nodes {
-				byName[n.Name] = n
-			}
-			for _, n := range remaining {
+			for _, n := range slices.Clone(remaining) {
 				if node := byName[n]; node != nil && hasTaint(node, PendingTaint) {
 					continue
 				}
 				if err := r.setPendingTaint(ctx, n, true); err != nil {
+					if apierrors.IsNotFound(err) {
+						if gone, gerr := r.deleted(ctx, n); gerr == nil && gone {
+							remaining = remove(remaining, n)
+							continue
+						}
+					}
 					return stopWith(err, false)
 				}
 			}
+		}
+		if len(remaining) == 0 {
+			continue // every node left was deleted: finish what flies
 		}
 		continuous := o.Continuous && mayOverlap(*o, plan.Wave{}, len(upgraded) > 0)
 		if continuous && o.OnFailure == OnFailureStop && r.failed.Load() > 0 {
@@ -1054,6 +1078,12 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 	// uncordons as its own.
 	done := step(StepCordon)
 	cur, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		// Deleted since it was planned: nothing touched it, nothing to do.
+		done()
+		r.markDeleted(name)
+		return nil
+	}
 	if err != nil {
 		done()
 		return r.fail(ctx, nr, name, false, fmt.Errorf("reading node before cordoning: %w", err))
@@ -1212,6 +1242,30 @@ func (r *Roller) finishNode(ctx context.Context, node *corev1.Node, nr *NodeResu
 	nr.Outcome = "upgraded"
 	r.emit(name, StepDone, "done in %s", time.Since(start).Round(100*time.Millisecond))
 	return nil
+}
+
+// deleted is true when node name no longer exists (a GET answers Not
+// Found); it is then recorded as deleted, not rolled.
+func (r *Roller) deleted(ctx context.Context, name string) (bool, error) {
+	_, err := r.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		r.markDeleted(name)
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("reading node %s: %w", name, err)
+	}
+	return false, nil
+}
+
+// markDeleted records that node name was deleted before kup touched it.
+func (r *Roller) markDeleted(name string) {
+	nr := r.nodeResult(name)
+	r.mu.Lock()
+	nr.Outcome = "deleted"
+	nr.Reason = "deleted from the cluster during the rollout, before kup touched it; nothing to roll"
+	r.mu.Unlock()
+	r.emit(name, StepWaiting, "node was deleted from the cluster (a scale-down or its operator?); not rolling it")
 }
 
 // fail records a failed node. With uncordon, the node (which kup cordoned

@@ -354,6 +354,65 @@ func TestRolloutAutoBudgetRounds(t *testing.T) {
 		len(res.Waves), most, res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals, res.Makespan.Round(time.Second))
 }
 
+// TestRolloutSkipsADeletedNode: a node deleted while the rollout runs (a
+// scale-down, a spot reclaim, a machine replaced by its operator) is
+// recorded as deleted and not rolled; the rollout finishes the others
+// instead of stopping on it. The node goes while the canary upgrades, so
+// it is still among the nodes to roll.
+func TestRolloutSkipsADeletedNode(t *testing.T) {
+	for _, continuous := range []bool{false, true} {
+		name := "overlapping-waves"
+		if continuous {
+			name = "continuous"
+		}
+		t.Run(name, func(t *testing.T) {
+			c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 5, Workloads: "default", PodReadyDelay: time.Second})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cs := c.Client()
+			var gone atomic.Value
+			up := &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 300 * time.Millisecond, Fail: func(node string) error {
+				victim := "node-004"
+				if node == victim {
+					victim = "node-003"
+				}
+				if gone.CompareAndSwap(nil, victim) {
+					if err := cs.CoreV1().Nodes().Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}}
+			r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
+				Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(2)},
+				Overlap: true, Continuous: continuous,
+				Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+			}}
+			res, err := r.Run(ctx)
+			victim, _ := gone.Load().(string)
+			if err != nil {
+				t.Fatalf("the rollout stopped on a deleted node (%s): %v", victim, err)
+			}
+			if nr := res.Nodes[victim]; nr == nil || nr.Outcome != "deleted" || nr.LeftCordoned || len(nr.Steps) != 0 {
+				t.Errorf("deleted node %s: result %+v, want outcome deleted, untouched", victim, nr)
+			}
+			nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(nodes.Items) != 4 {
+				t.Errorf("%d nodes after the rollout, want the 4 not deleted", len(nodes.Items))
+			}
+			for _, n := range nodes.Items {
+				if nr := res.Nodes[n.Name]; nr == nil || nr.Outcome != "upgraded" {
+					t.Errorf("node %s: result %+v, want upgraded", n.Name, nr)
+				}
+			}
+			assertCordoned(ctx, t, c, map[string]bool{})
+		})
+	}
+}
+
 // countingUpgrader records which nodes were upgraded.
 type countingUpgrader struct {
 	*sandboxprovider.NodeUpgrader
