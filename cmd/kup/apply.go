@@ -270,7 +270,11 @@ func printApplyResult(cmd *cobra.Command, a *apply.Applier, rep *report.UpgradeR
 		}
 	}
 	for _, h := range rep.Hops {
-		fmt.Fprintf(out, "  hop %d: %s → %s %s\n", h.Index, h.From, h.To, h.Outcome)
+		fmt.Fprintf(out, "  hop %d: %s → %s %s", h.Index, h.From, h.To, h.Outcome)
+		if h.Detail != "" {
+			fmt.Fprintf(out, " (%s)", h.Detail)
+		}
+		fmt.Fprintln(out)
 	}
 	st := rep.Rollout
 	fmt.Fprintf(out, "  nodes: %d upgraded in %d wave(s); %d evictions (%.2f per pod), %d refused with 429\n", st.Upgraded, st.Waves, st.Evictions, st.EvictionsPerPod, st.Refusals)

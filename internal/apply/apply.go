@@ -510,6 +510,7 @@ func (a *Applier) hop(ctx context.Context, h *version.Hop) error {
 		return err
 	}
 	rec := report.HopRecord{Index: len(a.rep.Hops) + 1, From: h.From.String(), To: h.To.String(), Started: time.Now().UTC()}
+	rec.Detail = hopDetail(h)
 	a.emit(journal.PhaseControlPlane, "control plane %s → %s (%s)", h.From, h.To, a.ControlPlane.Name())
 	err := a.ControlPlane.Upgrade(ctx, h.To.String())
 	rec.Finished = time.Now().UTC()
@@ -545,6 +546,16 @@ func (a *Applier) hop(ctx context.Context, h *version.Hop) error {
 	a.rep.Hops = append(a.rep.Hops, rec)
 	a.emit(journal.PhaseControlPlane, "control plane at %s", h.To)
 	return a.end(ctx, id, journal.StatusDone, "")
+}
+
+// hopDetail says what a hop from a version to itself is: read as
+// "v1.36.3 → v1.36.3" it looks like a hop that did nothing, when it
+// finished one an earlier run left part-way. Other hops need no word.
+func hopDetail(h *version.Hop) string {
+	if h.From.Compare(h.To) != 0 {
+		return ""
+	}
+	return fmt.Sprintf("finished a hop an earlier run left part-way (the API server was already at %s)", h.To)
 }
 
 // servesHop reports whether a component at got has finished hop to: the
