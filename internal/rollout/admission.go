@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -111,6 +113,19 @@ type liveCache struct {
 	deps    appslisters.DeploymentLister
 	sts     appslisters.StatefulSetLister
 	dss     appslisters.DaemonSetLister
+
+	// watchErr is the first watch the API server forbade: an informer
+	// that may list but not watch syncs from its LIST and then never
+	// changes, so the looks would plan on a cluster frozen at the start.
+	mu       sync.Mutex
+	watchErr error
+}
+
+// err is why the cache cannot be trusted (nil when it can).
+func (l *liveCache) err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.watchErr
 }
 
 // startLiveCache starts the informers and waits for them to sync. When a
@@ -154,16 +169,38 @@ func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 		sts:     f.Apps().V1().StatefulSets().Lister(),
 		dss:     f.Apps().V1().DaemonSets().Lister(),
 	}
+	// A forbidden watch is not retried into success: record it, so that
+	// read stops using the cache. Other watch errors (an apiserver
+	// restarting) the reflector rides out as usual.
+	for typ, inf := range map[string]cache.SharedIndexInformer{
+		"nodes": f.Core().V1().Nodes().Informer(), "pods": podInf, "PodDisruptionBudgets": pdbInf,
+		"deployments": f.Apps().V1().Deployments().Informer(), "statefulsets": f.Apps().V1().StatefulSets().Informer(), "daemonsets": f.Apps().V1().DaemonSets().Informer(),
+	} {
+		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, rf *cache.Reflector, err error) {
+			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+				l.mu.Lock()
+				if l.watchErr == nil {
+					l.watchErr = fmt.Errorf("watching %s: %w", typ, err)
+				}
+				l.mu.Unlock()
+			}
+			cache.DefaultWatchErrorHandler(ctx, rf, err)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	f.Start(ctx.Done())
-	// An informer that may list but not watch retries for ever; the
-	// deadline turns that into an error naming the type.
+	// An informer whose LIST keeps failing (an API server too loaded to
+	// answer, a resource it may list but not in every namespace) retries
+	// for ever; the deadline turns that into an error naming the type.
+	// One that may list but not watch does sync: see watchErr.
 	syncCtx, cancel := context.WithTimeout(ctx, cacheSyncTimeout)
 	defer cancel()
 	for typ, ok := range f.WaitForCacheSync(syncCtx.Done()) {
 		if !ok {
 			// The caller's cancelling ctx stops the informers (Shutdown
 			// would wait for that).
-			return nil, fmt.Errorf("the informer cache of %v did not sync within %s (may this kubeconfig watch it?)", typ, cacheSyncTimeout)
+			return nil, fmt.Errorf("the informer cache of %v did not sync within %s", typ, cacheSyncTimeout)
 		}
 	}
 	return l, nil

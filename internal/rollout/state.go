@@ -57,7 +57,15 @@ func (s *clusterState) evictableOn(node string) []*corev1.Pod {
 // what its informers hold, without a request.
 func (r *Roller) read(ctx context.Context) (*clusterState, error) {
 	if r.live != nil {
-		return r.live.snapshot(), nil
+		err := r.live.err()
+		if err == nil {
+			return r.live.snapshot(), nil
+		}
+		// The cache would stay as it was when the watch was refused:
+		// read with LIST from now on, slower on a large cluster but
+		// right. The live cache itself is stopped when Run returns.
+		r.emit("", StepWaiting, "continuous admission cannot watch the cluster (%v); reading it with a LIST on every look instead — give this kubeconfig watch on it for lighter looks", err)
+		r.live = nil
 	}
 	list := metav1.ListOptions{ResourceVersion: "0"}
 	cs := r.Client

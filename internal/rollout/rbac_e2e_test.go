@@ -1,0 +1,122 @@
+package rollout_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kup-project/kup/internal/drain"
+	"github.com/kup-project/kup/internal/plan"
+	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
+	"github.com/kup-project/kup/internal/rollout"
+	"github.com/kup-project/kup/internal/sandbox"
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
+)
+
+// TestRolloutNarrowKubeconfig runs kup as users whose RBAC lacks what it
+// reads. One that may not list StatefulSets: the rollout stops before
+// touching a node, naming them. One that may list PodDisruptionBudgets
+// but not watch them: continuous admission's cache would freeze them at
+// the start, so kup says so and reads with LIST instead, and finishes.
+func TestRolloutNarrowKubeconfig(t *testing.T) {
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 3, Workloads: "default", PodReadyDelay: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	admin := c.Client()
+
+	all := []string{"get", "list", "watch"}
+	rules := func(pdbVerbs, stsVerbs []string) []rbacv1.PolicyRule {
+		rs := []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "patch", "update"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: all},
+			{APIGroups: []string{""}, Resources: []string{"pods/eviction"}, Verbs: []string{"create"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+			{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: pdbVerbs},
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets", "replicasets"}, Verbs: all},
+			{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: stsVerbs},
+		}
+		return slices.DeleteFunc(rs, func(r rbacv1.PolicyRule) bool { return len(r.Verbs) == 0 })
+	}
+	as := func(t *testing.T, user string, r []rbacv1.PolicyRule) kubernetes.Interface {
+		t.Helper()
+		if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}, Rules: r}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: user},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: user},
+			Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		cfg := c.RESTConfig()
+		cfg.Impersonate.UserName = user
+		return kubernetes.NewForConfigOrDie(cfg)
+	}
+	roll := func(cs kubernetes.Interface, continuous bool) (*rollout.Result, error) {
+		r := &rollout.Roller{Client: cs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, Options: rollout.Options{
+			Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
+			Overlap: true, Continuous: continuous,
+			Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+		}}
+		return r.Run(ctx)
+	}
+	untouched := func(t *testing.T) {
+		t.Helper()
+		assertCordoned(ctx, t, c, map[string]bool{})
+		nodes, err := admin.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes.Items {
+			if n.Status.NodeInfo.KubeletVersion != "v1.36.3" {
+				t.Errorf("node %s at %s: a rollout that should not have started upgraded it", n.Name, n.Status.NodeInfo.KubeletVersion)
+			}
+		}
+	}
+
+	t.Run("no-list", func(t *testing.T) {
+		_, err := roll(as(t, "kup-no-sts", rules(all, nil)), true)
+		if err == nil || !strings.Contains(err.Error(), "statefulsets") || !strings.Contains(err.Error(), "forbidden") {
+			t.Fatalf("want an error naming statefulsets as forbidden, got %v", err)
+		}
+		untouched(t)
+	})
+	t.Run("list-not-watch", func(t *testing.T) {
+		// The live cache syncs from its LIST, then the watch is refused:
+		// kup must not plan on PDBs frozen at the start, and reads with
+		// LIST instead, saying so.
+		var said []string
+		r := &rollout.Roller{Client: as(t, "kup-no-watch", rules([]string{"get", "list"}, all)), Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, Options: rollout.Options{
+			Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
+			Overlap: true, Continuous: true,
+			Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+			Progress: func(e rollout.Event) {
+				if strings.Contains(e.Message, "cannot watch") {
+					said = append(said, e.Message)
+				}
+			},
+		}}
+		res, err := r.Run(ctx)
+		if err != nil {
+			t.Fatalf("a kubeconfig that may list PDBs but not watch them: the rollout failed: %v", err)
+		}
+		if len(said) != 1 || !strings.Contains(said[0], "PodDisruptionBudgets") || !strings.Contains(said[0], "LIST") {
+			t.Errorf("want one event naming the PodDisruptionBudgets watch and the LIST fallback, got %q", said)
+		}
+		for n, nr := range res.Nodes {
+			if nr.Outcome != "upgraded" {
+				t.Errorf("node %s: %s (%s)", n, nr.Outcome, nr.Reason)
+			}
+		}
+		assertCordoned(ctx, t, c, map[string]bool{})
+	})
+}
