@@ -48,6 +48,7 @@ var (
 	benchContinuous     = flag.Bool("rollout.continuous", true, "BenchmarkRolloutStrategies: kup's waves admit nodes as budgets come back (rollout.Options.Continuous, kup's default); false plans the next wave once the newest wave's drains are done")
 	benchCompareBatched = flag.Bool("rollout.compare-continuous", false, "BenchmarkRolloutStrategies: also roll with kup's waves overlapping but not continuous (the next wave planned once the newest wave's drains are done), for the ratio")
 	benchWake           = flag.Bool("rollout.wake-on-budgets", true, "BenchmarkRolloutStrategies: with continuous admission, look again as soon as a PDB's budget grows (an informer), not only every second and when a node is past its drain or done")
+	benchCompareRounds  = flag.Int("rollout.compare-rounds", 0, "BenchmarkRolloutStrategies: also roll with kup's waves (as configured) but with this --budget-rounds (0: no such run), for the ratio: a node is admitted while its PDBs have up to rounds-1 budgets' worth of pods already promised, its drain waiting for the rest")
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
 
@@ -177,6 +178,11 @@ func BenchmarkRolloutStrategies(b *testing.B) {
 			runs[strategyBatched] = benchStrategy(b, strategyBatched, 0)
 		})
 	}
+	if *benchCompareRounds > 0 {
+		b.Run(string(strategyRounds), func(b *testing.B) {
+			runs[strategyRounds] = benchStrategy(b, strategyRounds, 0)
+		})
+	}
 	if *benchCompareOverlap {
 		b.Run("waves-no-overlap", func(b *testing.B) {
 			runs[strategyNoOverlap] = benchStrategy(b, strategyNoOverlap, 0)
@@ -210,6 +216,10 @@ const strategyNoOverlap rollout.Strategy = "waves-no-overlap"
 // but not continuous: the next wave is planned once the newest wave's
 // drains are done (kup's default before --continuous).
 const strategyBatched rollout.Strategy = "waves-batched"
+
+// strategyRounds names, in the benchmark only, kup's waves run as
+// configured but with -rollout.compare-rounds budget rounds.
+const strategyRounds rollout.Strategy = "waves-rounds"
 
 // benchStrategy starts a fresh sandbox, seeds the mix, rolls it with the
 // strategy and reports the run's figures as metrics.
@@ -250,6 +260,9 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	if strategy == rollout.StrategyWaves {
 		policy.BudgetRounds = max(*benchBudgetRounds, 1)
 	}
+	if strategy == strategyRounds {
+		policy.BudgetRounds = *benchCompareRounds
+	}
 	in, err := planInput(ctx, cs, policy)
 	if err != nil {
 		b.Fatal(err)
@@ -262,11 +275,11 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
-		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves || strategy == strategyBatched,
+		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves || strategy == strategyBatched || strategy == strategyRounds,
 		AutoBudgetRounds: strategy == rollout.StrategyWaves && *benchBudgetRounds == 0,
-		Continuous:       strategy == rollout.StrategyWaves && *benchContinuous,
+		Continuous:       (strategy == rollout.StrategyWaves || strategy == strategyRounds) && *benchContinuous,
 	}
-	if strategy == strategyNoOverlap || strategy == strategyBatched {
+	if strategy == strategyNoOverlap || strategy == strategyBatched || strategy == strategyRounds {
 		opts.Strategy = rollout.StrategyWaves
 	}
 	rollout.SetWakeOnBudgets(*benchWake)
@@ -431,7 +444,7 @@ func median(ds []time.Duration) time.Duration {
 func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-16s %6s %6s %11s %9s %10s %9s %8s %10s\n", "strategy", "nodes", "waves", "makespan", "per-node", "refused", "evict/pod", "PDB-viol", "worst-avail")
-	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyBatched, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
+	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyBatched, strategyRounds, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
 		r := runs[s]
 		if r == nil {
 			continue
@@ -502,6 +515,9 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 		fmt.Fprintf(&b, "replacement floor:  %s (all %d pods deleted at once on the same sandbox, until every replacement was Ready, %s; minus pod ready)\n",
 			floor.Round(time.Second), kup.EvictablePods, kup.Replace.Round(100*time.Millisecond))
 		fmt.Fprintf(&b, "kup / max(overlap bound, replacement floor): %.2f×\n", ratio(kup.Makespan, max(ob, floor)))
+	}
+	if rt := runs[strategyRounds]; rt != nil {
+		fmt.Fprintf(&b, "rounds-%d / kup:     %.2f× (kup's waves with --budget-rounds %d: nodes admitted while their PDBs' next budget is promised, drains waiting for it)\n", *benchCompareRounds, ratio(rt.Makespan, kup.Makespan), *benchCompareRounds)
 	}
 	if bt := runs[strategyBatched]; bt != nil {
 		fmt.Fprintf(&b, "batched / kup:       %.2f× (kup's waves overlapping but not continuous: the next wave once the newest one's drains are done)\n", ratio(bt.Makespan, kup.Makespan))
