@@ -149,6 +149,21 @@ func short(nodes []string) string {
 	return strings.Join(nodes[:3], ",") + fmt.Sprintf(",… (+%d)", len(nodes)-3)
 }
 
+// RolloutShape says how the nodes went: "in 15 wave(s), at most 12 down
+// at once", or, admitted continuously, "admitted continuously (70
+// starts), at most 12 down at once" — there the count of admissions is
+// not a count of waves a reader would recognise.
+func RolloutShape(waves int, continuous bool, mostDown int) string {
+	s := fmt.Sprintf("in %d wave(s)", waves)
+	if continuous {
+		s = fmt.Sprintf("admitted continuously (%d start(s))", waves)
+	}
+	if mostDown > 0 {
+		s += fmt.Sprintf(", at most %d down at once", mostDown)
+	}
+	return s
+}
+
 // WriteRolloutSummary prints what a rollout did, naming every node that
 // failed or stays cordoned, with the reason.
 func WriteRolloutSummary(w io.Writer, res *rollout.Result) {
@@ -161,8 +176,8 @@ func WriteRolloutSummary(w io.Writer, res *rollout.Result) {
 			upgraded++
 		}
 	}
-	fmt.Fprintf(w, "\n%d of %d node(s) at kubelet %s in %d wave(s), %s; %d eviction(s) for %d pod(s) (%.2f per pod), %d refused with 429\n",
-		upgraded, len(res.Nodes), res.Target, len(res.Waves), res.Makespan.Round(time.Second), res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals)
+	fmt.Fprintf(w, "\n%d of %d node(s) at kubelet %s %s, %s; %d eviction(s) for %d pod(s) (%.2f per pod), %d refused with 429\n",
+		upgraded, len(res.Nodes), res.Target, RolloutShape(len(res.Waves), res.Continuous, res.MostDown()), res.Makespan.Round(time.Second), res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals)
 	for _, n := range res.Failed() {
 		fmt.Fprintf(w, "  ✗ %s %s: %s\n", n.Node, n.Outcome, n.Reason)
 	}

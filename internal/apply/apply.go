@@ -657,6 +657,8 @@ func (a *Applier) addRollout(res *rollout.Result) {
 	})
 	st := &a.rep.Rollout
 	st.Waves = len(a.rep.Waves)
+	st.Continuous = st.Continuous || res.Continuous
+	st.MostDown = max(st.MostDown, res.MostDown())
 	st.Evictions += res.Evictions
 	st.Refusals += res.Refusals
 	st.Makespan += res.Makespan

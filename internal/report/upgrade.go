@@ -121,7 +121,12 @@ type Point struct {
 
 // RolloutStats are the node rollout's figures.
 type RolloutStats struct {
-	Waves             int           `json:"waves"`
+	Waves int `json:"waves"`
+	// Continuous: nodes were admitted as budgets came back, each of
+	// Waves one admission; MostDown is the most nodes out of service at
+	// once.
+	Continuous        bool          `json:"continuous,omitempty"`
+	MostDown          int           `json:"mostDown,omitempty"`
 	Nodes             int           `json:"nodes"`
 	Upgraded          int           `json:"upgraded"`
 	Evictions         int           `json:"evictions"`

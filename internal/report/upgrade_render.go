@@ -483,7 +483,10 @@ func (r *UpgradeReport) WriteMarkdown(w io.Writer) error {
 	s := r.Rollout
 	p("\n## Rollout\n\n| Figure | Value |\n|---|---|\n")
 	p("| Nodes upgraded | %d of %d |\n", r.upgraded(), r.nodeCount())
-	p("| Waves | %d |\n", max(s.Waves, len(r.Waves)))
+	p("| %s | %d |\n", s.wavesLabel(), max(s.Waves, len(r.Waves)))
+	if s.MostDown > 0 {
+		p("| Most nodes down at once | %d |\n", s.MostDown)
+	}
 	p("| Evictions | %s |\n", s.evictionsLine())
 	p("| Evictions refused (429) | %d |\n", s.Refusals)
 	p("| PDB violations | %d |\n", s.PDBViolations)
@@ -948,6 +951,15 @@ type htmlView struct {
 	BackupSize, BackupTook                string
 }
 
+// wavesLabel names what Waves counts: with continuous admission each
+// "wave" is one admission of nodes, not a wave a reader would recognise.
+func (s RolloutStats) wavesLabel() string {
+	if s.Continuous {
+		return "Admissions (continuous)"
+	}
+	return "Waves"
+}
+
 func outcomeClass(o string) string {
 	switch o {
 	case "succeeded", "done", "passed", nodeUpgraded:
@@ -978,12 +990,15 @@ func (r *UpgradeReport) htmlView() *htmlView {
 	upgraded, total := r.upgraded(), r.nodeCount()
 	v.Stats = []statCard{
 		{"Nodes upgraded", fmt.Sprintf("%d / %d", upgraded, total), yesNo(upgraded == total, "ok", "bad")},
-		{"Waves", strconv.Itoa(max(st.Waves, len(r.Waves))), ""},
+		{st.wavesLabel(), strconv.Itoa(max(st.Waves, len(r.Waves))), ""},
 		{"Evictions", st.evictionsLine(), yesNo(st.EvictionsPerPod > 1.05, "warn", "")},
 		{"Evictions refused (429)", strconv.Itoa(st.Refusals), ""},
 		{"PDB violations", strconv.Itoa(st.PDBViolations), yesNo(st.PDBViolations > 0, "bad", "ok")},
 		{"Makespan", st.makespanLine(), ""},
 		{"Worst availability", r.worstAvailability(), ""},
+	}
+	if st.MostDown > 0 {
+		v.Stats = append(v.Stats, statCard{"Most nodes down at once", strconv.Itoa(st.MostDown), ""})
 	}
 	if r.Backup != nil {
 		v.BackupSize, v.BackupTook = byteSize(r.Backup.Size), roundDur(r.Backup.Duration)

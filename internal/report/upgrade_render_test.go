@@ -140,6 +140,29 @@ func TestUpgradeMarkdownProblemsFirst(t *testing.T) {
 	}
 }
 
+// TestUpgradeContinuousRollout: a rollout that admitted nodes
+// continuously counts admissions, not waves, and says how many nodes were
+// down at once, in both formats.
+func TestUpgradeContinuousRollout(t *testing.T) {
+	r := minimalReport()
+	r.Rollout = RolloutStats{Waves: 70, Continuous: true, MostDown: 38, Nodes: 200, Upgraded: 200}
+	md := string(render(t, r.WriteMarkdown))
+	html := string(render(t, r.WriteHTML))
+	for _, want := range []string{"| Admissions (continuous) | 70 |", "| Most nodes down at once | 38 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	for _, want := range []string{"Admissions (continuous)", "Most nodes down at once"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "| Waves |") {
+		t.Error("a continuous rollout's admissions are called waves")
+	}
+}
+
 // TestUpgradeAttention: what is left undone is named even when nothing
 // failed outright.
 func TestUpgradeAttention(t *testing.T) {

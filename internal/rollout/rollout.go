@@ -206,11 +206,14 @@ type WaveResult struct {
 
 // Result is what a rollout did.
 type Result struct {
-	Target   string                 `json:"target"`
-	Strategy Strategy               `json:"strategy"`
-	Waves    []WaveResult           `json:"waves"`
-	Nodes    map[string]*NodeResult `json:"nodes"`
-	Blocked  []plan.BlockedNode     `json:"blocked,omitempty"`
+	Target   string   `json:"target"`
+	Strategy Strategy `json:"strategy"`
+	// Continuous: nodes were admitted as budgets came back
+	// (Options.Continuous), so each of Waves is one admission.
+	Continuous bool                   `json:"continuous,omitempty"`
+	Waves      []WaveResult           `json:"waves"`
+	Nodes      map[string]*NodeResult `json:"nodes"`
+	Blocked    []plan.BlockedNode     `json:"blocked,omitempty"`
 	// Evictions counts accepted evictions; EvictablePods the pods the
 	// rolled nodes held when the rollout started. Their ratio is how often
 	// a pod was moved (1.0 is ideal).
@@ -244,6 +247,46 @@ func (r *Result) BoundMakespan() time.Duration {
 		return r.Bound.Makespan.Duration
 	}
 	return 0
+}
+
+// MostDown is the most nodes out of service at once: from a node's first
+// step (its cordon) to the end of its last. With continuous admission it
+// says more about the rollout's reach than its count of admissions.
+func (r *Result) MostDown() int {
+	type edge struct {
+		t    time.Time
+		down int
+	}
+	var edges []edge
+	for _, n := range r.Nodes {
+		if len(n.Steps) == 0 {
+			continue
+		}
+		first, last := n.Steps[0].Start, n.Steps[0].End
+		for _, st := range n.Steps {
+			if st.Start.Before(first) {
+				first = st.Start
+			}
+			if st.End.After(last) {
+				last = st.End
+			}
+		}
+		edges = append(edges, edge{first, 1}, edge{last, -1})
+	}
+	// Ends before starts at the same instant: a node handing over its
+	// slot is not down together with the next.
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.t.Compare(b.t); c != 0 {
+			return c
+		}
+		return a.down - b.down
+	})
+	most, now := 0, 0
+	for _, e := range edges {
+		now += e.down
+		most = max(most, now)
+	}
+	return most
 }
 
 // EvictionsPerPod is Evictions / EvictablePods.
@@ -437,7 +480,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			userWaiting(node, reason)
 		}
 	}
-	r.res = &Result{Target: o.Target, Strategy: o.Strategy, Nodes: map[string]*NodeResult{}, Started: time.Now()}
+	r.res = &Result{Target: o.Target, Strategy: o.Strategy, Continuous: o.Continuous && o.Overlap && o.Strategy == StrategyWaves, Nodes: map[string]*NodeResult{}, Started: time.Now()}
 	res := r.res
 	r.draining = map[string]bool{}
 	r.progress = make(chan struct{}, 1)

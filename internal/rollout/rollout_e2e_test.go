@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,7 +118,7 @@ func rolloutThirtyNodes(t *testing.T, continuous bool) {
 	}
 	// Overlapping waves: the next wave drains while the last one's nodes
 	// upgrade, yet never more than 20% of the nodes are down at once.
-	down, overlapped := maxDown(res), false
+	down, overlapped := res.MostDown(), false
 	for i := 1; i < len(res.Waves); i++ {
 		if res.Waves[i].Started.Before(res.Waves[i-1].Finished) {
 			overlapped = true
@@ -158,42 +157,6 @@ func rolloutThirtyNodes(t *testing.T, continuous bool) {
 	}
 	t.Logf("%d waves, %d evictions for %d pods (%.2f per pod), %d refusals, makespan %s",
 		len(res.Waves), res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals, res.Makespan.Round(time.Second))
-}
-
-// maxDown is the most nodes that were between cordon and done at once.
-func maxDown(res *rollout.Result) int {
-	type edge struct {
-		t time.Time
-		d int
-	}
-	var edges []edge
-	for _, nr := range res.Nodes {
-		if len(nr.Steps) == 0 {
-			continue
-		}
-		first, last := nr.Steps[0].Start, nr.Steps[0].End
-		for _, st := range nr.Steps {
-			if st.Start.Before(first) {
-				first = st.Start
-			}
-			if st.End.After(last) {
-				last = st.End
-			}
-		}
-		edges = append(edges, edge{first, 1}, edge{last, -1})
-	}
-	slices.SortFunc(edges, func(a, b edge) int {
-		if c := a.t.Compare(b.t); c != 0 {
-			return c
-		}
-		return a.d - b.d // an end before a start at the same instant
-	})
-	n, most := 0, 0
-	for _, e := range edges {
-		n += e.d
-		most = max(most, n)
-	}
-	return most
 }
 
 // TestRolloutStopsOnFailure: an injected node-upgrade failure stops the
