@@ -52,7 +52,7 @@ func rolloutHealthGate(t *testing.T, repair bool) {
 
 	var upgrades atomic.Int64
 	broken := make(chan time.Time, 1)
-	up := &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 3 * time.Second, Fail: func(string) error {
+	up := &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 4 * time.Second, Fail: func(string) error {
 		if upgrades.Add(1) == 2 {
 			setCrashLoop(ctx, t, cs, true)
 			broken <- time.Now()
@@ -61,7 +61,6 @@ func rolloutHealthGate(t *testing.T, repair bool) {
 	}}
 	var mu sync.Mutex
 	var held []rollout.Event
-	var cordons []time.Time
 	var repaired time.Time
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
@@ -70,11 +69,8 @@ func rolloutHealthGate(t *testing.T, repair bool) {
 		Progress: func(e rollout.Event) {
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case strings.Contains(e.Message, "admitting no node until the health gate is met"):
+			if strings.Contains(e.Message, "admitting no node until the health gate is met") {
 				held = append(held, e)
-			case e.Step == rollout.StepCordon && e.Node != "":
-				cordons = append(cordons, e.Time)
 			}
 		},
 	}
@@ -147,10 +143,12 @@ func rolloutHealthGate(t *testing.T, repair bool) {
 	if repaired.IsZero() {
 		t.Fatal("the workload was never repaired")
 	}
-	// Between the hold and the repair no node may start.
-	for _, at := range cordons {
-		if at.After(held[0].Time) && at.Before(repaired) {
-			t.Errorf("a node was cordoned at %s, while admission was held (%s to %s)", at.Format("15:04:05.000"), held[0].Time.Format("15:04:05.000"), repaired.Format("15:04:05.000"))
+	// Between the hold and the repair no node may be admitted. (A wave's
+	// start is taken when it is admitted, before any later look can
+	// hold; its cordon event may come a moment after.)
+	for _, wv := range res.Waves {
+		if wv.Started.After(held[0].Time) && wv.Started.Before(repaired) {
+			t.Errorf("wave %d %v was admitted at %s, while admission was held (%s to %s)", wv.Index, wv.Nodes, wv.Started.Format("15:04:05.000"), held[0].Time.Format("15:04:05.000"), repaired.Format("15:04:05.000"))
 		}
 	}
 	for n, nr := range res.Nodes {

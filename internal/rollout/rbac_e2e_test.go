@@ -59,7 +59,19 @@ func TestRolloutNarrowKubeconfig(t *testing.T) {
 		}
 		cfg := c.RESTConfig()
 		cfg.Impersonate.UserName = user
-		return kubernetes.NewForConfigOrDie(cfg)
+		cs := kubernetes.NewForConfigOrDie(cfg)
+		// The apiserver's RBAC authorizer learns of the binding through
+		// its own informers: wait until the user may list nodes.
+		for deadline := time.Now().Add(time.Minute); ; {
+			_, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
+			if err == nil {
+				return cs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("user %s still may not list nodes: %v", user, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	roll := func(cs kubernetes.Interface, continuous bool) (*rollout.Result, error) {
 		r := &rollout.Roller{Client: cs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, Options: rollout.Options{
