@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -138,6 +140,11 @@ type benchRun struct {
 	// mix when all were deleted at once, with no node down (0: not
 	// measured).
 	Replace time.Duration `json:"replace,omitempty"`
+	// CPU is the CPU time each sandbox process, and this process (kup and
+	// the benchmark's watcher), used during the rollout; Cores the
+	// machine's.
+	CPU   map[string]time.Duration `json:"cpu,omitempty"`
+	Cores int                      `json:"cores,omitempty"`
 	// in is the planner's input as the run found it, for
 	// plan.OverlapBound once the per-node time is known.
 	in plan.Input
@@ -324,9 +331,15 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	}
 	r := &rollout.Roller{Client: rcs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: *benchUpgradeTime}, Options: opts}
 	load := loadAverage()
+	cpuBefore := cpuTimes(c)
 	b.StartTimer()
 	res, err := r.Run(ctx)
 	b.StopTimer()
+	cpu := cpuTimes(c)
+	for k, v := range cpu {
+		cpu[k] = v - cpuBefore[k]
+	}
+	b.Logf("%s: CPU used during the rollout: %s", strategy, cpuLine(cpu, runtime.NumCPU(), res.Makespan))
 	// The machine is shared: say how busy it was, since every figure
 	// here is wall-clock time.
 	b.Logf("%s: load average %s at the start, %s at the end", strategy, load, loadAverage())
@@ -345,6 +358,7 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	}
 
 	run := summarise(res, bound)
+	run.CPU, run.Cores = cpu, runtime.NumCPU()
 	run.in = in
 	run.Replace = replace
 	run.Rolled, run.Nodes, run.Planned = rolled, n, planned
@@ -504,6 +518,17 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	ob := plan.OverlapBound(kup.in, perNode, podReady)
 	fmt.Fprintf(&b, "overlap bound: %s (plan.OverlapBound: canary alone, then max-unavailable slots of a node each, or a PDB's budget × pod ready)\n", ob.Round(time.Second))
 	fmt.Fprintf(&b, "kup / overlap bound: %.2f× (the bound kup's overlapping waves are held to)\n", ratio(kup.Makespan, ob))
+	if total := sumCPU(kup.CPU); total > 0 && kup.Cores > 0 {
+		// The work kup's rollout made the cluster do (evictions,
+		// replacement pods created, scheduled, started, budgets
+		// recomputed), done on every core of this machine without a
+		// pause, takes at least this long. The work depends on the
+		// strategy (evictions per pod), so this is a floor for kup's run
+		// as it went, not for every strategy.
+		floor := total / time.Duration(kup.Cores)
+		fmt.Fprintf(&b, "machine CPU:   %s\n", cpuLine(kup.CPU, kup.Cores, kup.Makespan))
+		fmt.Fprintf(&b, "CPU floor:     %s (that CPU time on all %d cores); kup / CPU floor %.2f×\n", floor.Round(time.Second), kup.Cores, ratio(kup.Makespan, floor))
+	}
 	if kup.Replace > 0 {
 		// Upgrading every node replaces every evictable pod at least once.
 		// Replacing all of them at once, with every node up and no budget
@@ -784,6 +809,64 @@ func (s *apiStats) String() string {
 			(st.total / time.Duration(st.n)).Round(100*time.Microsecond), st.max.Round(time.Millisecond))
 	}
 	return out.String()
+}
+
+// cpuTimes is the CPU time (user and system) each of the sandbox's
+// processes and this process have used so far, from /proc/PID/stat; a
+// process it cannot read is left out.
+func cpuTimes(c *sandbox.Cluster) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	read := func(name string, pid string) {
+		data, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return
+		}
+		// Fields after the command (which may hold spaces) in ")": state
+		// is the first, utime the 12th, stime the 13th, in clock ticks
+		// (USER_HZ, 100 on Linux).
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			return
+		}
+		u, err1 := strconv.ParseInt(f[11], 10, 64)
+		k, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 == nil && err2 == nil {
+			out[name] = time.Duration(u+k) * 10 * time.Millisecond
+		}
+	}
+	for name, p := range c.Processes {
+		if p != nil && p.PID > 0 {
+			read(name, strconv.Itoa(p.PID))
+		}
+	}
+	read("this process", "self")
+	return out
+}
+
+func sumCPU(m map[string]time.Duration) time.Duration {
+	var t time.Duration
+	for _, v := range m {
+		t += v
+	}
+	return t
+}
+
+// cpuLine says how much CPU the rollout used, by process, and how much of
+// the machine that was over the makespan.
+func cpuLine(cpu map[string]time.Duration, cores int, makespan time.Duration) string {
+	names := slices.Collect(maps.Keys(cpu))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(cpu[b], cpu[a]) })
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.0fs", n, cpu[n].Seconds()))
+	}
+	total := sumCPU(cpu)
+	busy := 0.0
+	if makespan > 0 {
+		busy = total.Seconds() / makespan.Seconds()
+	}
+	return fmt.Sprintf("%.0f cpu-s over %s = %.2f of %d cores busy on average (%s)", total.Seconds(), makespan.Round(time.Second), busy, cores, strings.Join(parts, ", "))
 }
 
 // loadAverage is the 1-, 5- and 15-minute load average, or "unknown".
