@@ -588,7 +588,9 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 		var waveFailed []string
 		for i, n := range f.wave.Nodes {
 			if f.errs[i] == nil {
-				upgraded = append(upgraded, n)
+				if r.rolled(n) {
+					upgraded = append(upgraded, n)
+				}
 				continue
 			}
 			failures++
@@ -653,7 +655,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			<-f.done
 			res.Waves = append(res.Waves, f.wr)
 			for i, n := range f.wave.Nodes {
-				if f.errs[i] == nil {
+				if f.errs[i] == nil && r.rolled(n) {
 					upgraded = append(upgraded, n)
 				}
 			}
@@ -1285,6 +1287,17 @@ func (r *Roller) finishNode(ctx context.Context, node *corev1.Node, nr *NodeResu
 	nr.Outcome = "upgraded"
 	r.emit(name, StepDone, "done in %s", time.Since(start).Round(100*time.Millisecond))
 	return nil
+}
+
+// rolled is false for a node deleted before kup touched it: it ends
+// without an error like a node rolled, but proves nothing about the
+// target — were it the canary, counting it among the upgraded would let
+// the nodes after it overlap the next canary.
+func (r *Roller) rolled(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nr := r.res.Nodes[name]
+	return nr != nil && nr.Outcome != "deleted"
 }
 
 // deleted is true when node name no longer exists (a GET answers Not

@@ -374,6 +374,43 @@ func TestRolloutSkipsADeletedNode(t *testing.T) {
 			assertCordoned(ctx, t, c, map[string]bool{})
 		})
 	}
+	// The canary itself deleted as it is admitted: the next node is a
+	// canary too, and runs alone before any other node starts.
+	t.Run("the-canary", func(t *testing.T) {
+		c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 5, Workloads: "default", PodReadyDelay: time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cs := c.Client()
+		var victim string
+		r := &rollout.Roller{Client: cs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 2 * time.Second}, Options: rollout.Options{
+			Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(2)},
+			Overlap: true, Continuous: true,
+			Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+			Progress: func(e rollout.Event) {
+				// Called as wave 1 starts, before its node is read.
+				if e.Step == rollout.StepWave && victim == "" && strings.HasPrefix(e.Message, "wave 1:") {
+					victim = strings.Trim(strings.Fields(e.Message)[4], "[]")
+					if err := cs.CoreV1().Nodes().Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
+						t.Errorf("deleting the canary %s: %v", victim, err)
+					}
+				}
+			},
+		}}
+		res, err := r.Run(ctx)
+		if err != nil {
+			t.Fatalf("the rollout stopped on the deleted canary (%s): %v", victim, err)
+		}
+		if nr := res.Nodes[victim]; nr == nil || nr.Outcome != "deleted" {
+			t.Fatalf("deleted canary %s: result %+v, want outcome deleted", victim, nr)
+		}
+		if len(res.Waves) < 3 || len(res.Waves[1].Nodes) != 1 {
+			t.Fatalf("waves %+v: want a second single-node canary after the deleted one", res.Waves)
+		}
+		if second, next := res.Waves[1], res.Waves[2]; next.Started.Before(second.Finished) {
+			t.Errorf("wave 3 %v started at %s, before the second canary %v finished at %s", next.Nodes, next.Started.Format("15:04:05.000"), second.Nodes, second.Finished.Format("15:04:05.000"))
+		}
+		assertCordoned(ctx, t, c, map[string]bool{})
+	})
 }
 
 // countingUpgrader records which nodes were upgraded.
