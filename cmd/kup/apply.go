@@ -277,7 +277,7 @@ func printApplyResult(cmd *cobra.Command, a *apply.Applier, rep *report.UpgradeR
 		fmt.Fprintln(out)
 	}
 	st := rep.Rollout
-	fmt.Fprintf(out, "  nodes: %d upgraded %s; %d evictions (%.2f per pod), %d refused with 429\n", st.Upgraded, action.RolloutShape(st.Waves, st.Continuous, st.MostDown), st.Evictions, st.EvictionsPerPod, st.Refusals)
+	fmt.Fprintf(out, "  nodes: %d upgraded, %s; %d evictions (%.2f per pod), %d refused with 429\n", st.Upgraded, action.RolloutShape(st.Waves, st.Continuous, st.MostDown), st.Evictions, st.EvictionsPerPod, st.Refusals)
 	// The ratio only means something for a run that finished: a stopped
 	// one rolled a part of the nodes against a bound for all of them.
 	if st.LowerBound > 0 && rep.Outcome == "succeeded" {

@@ -176,7 +176,7 @@ func WriteRolloutSummary(w io.Writer, res *rollout.Result) {
 			upgraded++
 		}
 	}
-	fmt.Fprintf(w, "\n%d of %d node(s) at kubelet %s %s, %s; %d eviction(s) for %d pod(s) (%.2f per pod), %d refused with 429\n",
+	fmt.Fprintf(w, "\n%d of %d node(s) at kubelet %s, %s, %s; %d eviction(s) for %d pod(s) (%.2f per pod), %d refused with 429\n",
 		upgraded, len(res.Nodes), res.Target, RolloutShape(len(res.Waves), res.Continuous, res.MostDown()), res.Makespan.Round(time.Second), res.Evictions, res.EvictablePods, res.EvictionsPerPod(), res.Refusals)
 	for _, n := range res.Failed() {
 		fmt.Fprintf(w, "  ✗ %s %s: %s\n", n.Node, n.Outcome, n.Reason)
