@@ -12,11 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kup-project/kup/internal/drain"
-	"github.com/kup-project/kup/internal/plan"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/rollout"
 	"github.com/kup-project/kup/internal/sandbox"
@@ -62,17 +59,13 @@ func rolloutHealthGate(t *testing.T, repair bool) {
 	var mu sync.Mutex
 	var held []rollout.Event
 	var repaired time.Time
-	opts := rollout.Options{
-		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
-		Overlap: true, Continuous: true,
-		Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
-		Progress: func(e rollout.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			if strings.Contains(e.Message, "admitting no node until the health gate is met") {
-				held = append(held, e)
-			}
-		},
+	opts := testOptions(1)
+	opts.Progress = func(e rollout.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(e.Message, "admitting no node until the health gate is met") {
+			held = append(held, e)
+		}
 	}
 	if !repair {
 		opts.GateTimeout = 20 * time.Second

@@ -9,11 +9,8 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kup-project/kup/internal/drain"
-	"github.com/kup-project/kup/internal/plan"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/rollout"
 	"github.com/kup-project/kup/internal/sandbox"
@@ -73,14 +70,7 @@ func TestRolloutNarrowKubeconfig(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	roll := func(cs kubernetes.Interface, continuous bool) (*rollout.Result, error) {
-		r := &rollout.Roller{Client: cs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, Options: rollout.Options{
-			Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
-			Overlap: true, Continuous: continuous,
-			Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
-		}}
-		return r.Run(ctx)
-	}
+	up := &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}
 	untouched := func(t *testing.T) {
 		t.Helper()
 		assertCordoned(ctx, t, c, map[string]bool{})
@@ -96,7 +86,8 @@ func TestRolloutNarrowKubeconfig(t *testing.T) {
 	}
 
 	t.Run("no-list", func(t *testing.T) {
-		_, err := roll(as(t, "kup-no-sts", rules(all, nil)), true)
+		r := &rollout.Roller{Client: as(t, "kup-no-sts", rules(all, nil)), Upgrader: up, Options: testOptions(1)}
+		_, err := r.Run(ctx)
 		if err == nil || !strings.Contains(err.Error(), "statefulsets") || !strings.Contains(err.Error(), "forbidden") {
 			t.Fatalf("want an error naming statefulsets as forbidden, got %v", err)
 		}
@@ -107,16 +98,13 @@ func TestRolloutNarrowKubeconfig(t *testing.T) {
 		// kup must not plan on PDBs frozen at the start, and reads with
 		// LIST instead, saying so.
 		var said []string
-		r := &rollout.Roller{Client: as(t, "kup-no-watch", rules([]string{"get", "list"}, all)), Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, Options: rollout.Options{
-			Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(1)},
-			Overlap: true, Continuous: true,
-			Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
-			Progress: func(e rollout.Event) {
-				if strings.Contains(e.Message, "cannot watch") {
-					said = append(said, e.Message)
-				}
-			},
-		}}
+		opts := testOptions(1)
+		opts.Progress = func(e rollout.Event) {
+			if strings.Contains(e.Message, "cannot watch") {
+				said = append(said, e.Message)
+			}
+		}
+		r := &rollout.Roller{Client: as(t, "kup-no-watch", rules([]string{"get", "list"}, all)), Upgrader: up, Options: opts}
 		res, err := r.Run(ctx)
 		if err != nil {
 			t.Fatalf("a kubeconfig that may list PDBs but not watch them: the rollout failed: %v", err)

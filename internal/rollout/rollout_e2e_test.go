@@ -180,11 +180,7 @@ func TestRolloutStopsOnFailure(t *testing.T) {
 	// As kup nodes upgrade runs by default: nodes admitted continuously,
 	// so others are in flight when the victim fails; they finish and are
 	// uncordoned, and nothing more is admitted.
-	r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
-		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(3)},
-		Overlap: true, Continuous: true,
-		Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
-	}}
+	r := &rollout.Roller{Client: cs, Upgrader: up, Options: testOptions(3)}
 	res, err := r.Run(ctx)
 	bad, _ := victim.Load().(string)
 	if err == nil || bad == "" || !strings.Contains(err.Error(), bad) {
@@ -346,11 +342,9 @@ func TestRolloutSkipsADeletedNode(t *testing.T) {
 				}
 				return nil
 			}}
-			r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
-				Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(2)},
-				Overlap: true, Continuous: continuous,
-				Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
-			}}
+			opts := testOptions(2)
+			opts.Continuous = continuous
+			r := &rollout.Roller{Client: cs, Upgrader: up, Options: opts}
 			res, err := r.Run(ctx)
 			victim, _ := gone.Load().(string)
 			if err != nil {
@@ -382,20 +376,17 @@ func TestRolloutSkipsADeletedNode(t *testing.T) {
 		defer cancel()
 		cs := c.Client()
 		var victim string
-		r := &rollout.Roller{Client: cs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 2 * time.Second}, Options: rollout.Options{
-			Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(2)},
-			Overlap: true, Continuous: true,
-			Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
-			Progress: func(e rollout.Event) {
-				// Called as wave 1 starts, before its node is read.
-				if e.Step == rollout.StepWave && victim == "" && strings.HasPrefix(e.Message, "wave 1:") {
-					victim = strings.Trim(strings.Fields(e.Message)[4], "[]")
-					if err := cs.CoreV1().Nodes().Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
-						t.Errorf("deleting the canary %s: %v", victim, err)
-					}
+		opts := testOptions(2)
+		opts.Progress = func(e rollout.Event) {
+			// Called as wave 1 starts, before its node is read.
+			if e.Step == rollout.StepWave && victim == "" && strings.HasPrefix(e.Message, "wave 1:") {
+				victim = strings.Trim(strings.Fields(e.Message)[4], "[]")
+				if err := cs.CoreV1().Nodes().Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
+					t.Errorf("deleting the canary %s: %v", victim, err)
 				}
-			},
-		}}
+			}
+		}
+		r := &rollout.Roller{Client: cs, Upgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 2 * time.Second}, Options: opts}
 		res, err := r.Run(ctx)
 		if err != nil {
 			t.Fatalf("the rollout stopped on the deleted canary (%s): %v", victim, err)
@@ -411,6 +402,17 @@ func TestRolloutSkipsADeletedNode(t *testing.T) {
 		}
 		assertCordoned(ctx, t, c, map[string]bool{})
 	})
+}
+
+// testOptions are what most e2e tests roll with, as kup nodes upgrade
+// does by default: to v1.37.2, waves overlapping and nodes admitted
+// continuously, emptyDir pods evictable, a 2-minute drain deadline.
+func testOptions(maxUnavailable int32) rollout.Options {
+	return rollout.Options{
+		Target: "v1.37.2", Policy: plan.Policy{MaxUnavailable: intstr.FromInt32(maxUnavailable)},
+		Overlap: true, Continuous: true,
+		Drain: drain.Options{DeleteEmptyDirData: true, Timeout: 2 * time.Minute},
+	}
 }
 
 // countingUpgrader records which nodes were upgraded.
