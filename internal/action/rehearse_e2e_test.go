@@ -235,11 +235,13 @@ func workloadShapes(t *testing.T, cs kubernetes.Interface) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two PDBs over the same pods: the disruption controller gives up on
-	// one of them — which one is not deterministic, and the one it gave
-	// up on keeps the status of whenever it last synced. Compare the
-	// statuses of budgets with the same selector as a set, and only the
-	// expected pods when there are several.
+	// Two PDBs over the same pods: the disruption controller enqueues
+	// only the first PDB it finds for a pod's events, so the other keeps
+	// the status of whenever it last synced — expected=0 if it was synced
+	// before the pods existed, expected=2 if after (CI saw real 0 and 2
+	// against twin 2 and 2). Which one and when is not deterministic.
+	// Compare budgets with the same selector by their number and the
+	// largest expected count — the one the controller keeps in sync.
 	statuses := map[string][]policyv1.PodDisruptionBudget{}
 	for _, p := range pdbs.Items {
 		out["PDB "+p.Namespace+"/"+p.Name] = fmt.Sprintf("min=%v max=%v selector=%v", p.Spec.MinAvailable, p.Spec.MaxUnavailable, p.Spec.Selector.MatchLabels)
@@ -247,16 +249,16 @@ func workloadShapes(t *testing.T, cs kubernetes.Interface) map[string]string {
 		statuses[k] = append(statuses[k], p)
 	}
 	for k, ps := range statuses {
-		var v []string
-		for _, p := range ps {
-			if len(ps) > 1 {
-				v = append(v, fmt.Sprintf("expected=%d", p.Status.ExpectedPods))
-			} else {
-				v = append(v, fmt.Sprintf("expected=%d healthy=%d allowed=%d", p.Status.ExpectedPods, p.Status.CurrentHealthy, p.Status.DisruptionsAllowed))
-			}
+		if len(ps) == 1 {
+			p := ps[0]
+			out[k] = fmt.Sprintf("expected=%d healthy=%d allowed=%d", p.Status.ExpectedPods, p.Status.CurrentHealthy, p.Status.DisruptionsAllowed)
+			continue
 		}
-		sort.Strings(v)
-		out[k] = strings.Join(v, "; ")
+		var most int32
+		for _, p := range ps {
+			most = max(most, p.Status.ExpectedPods)
+		}
+		out[k] = fmt.Sprintf("%d overlapping, most expected=%d", len(ps), most)
 	}
 	return out
 }
