@@ -97,6 +97,13 @@ func (a *NodesUpgrade) dryRun(ctx context.Context, cs kubernetes.Interface) erro
 	}
 	p := plan.PlanWaves(in)
 	WriteWaves(a.Out, p, a.Options.Target, len(in.ToUpgrade))
+	if o := a.Options; o.Overlap && (o.Strategy == "" || o.Strategy == rollout.StrategyWaves) && o.Soak == 0 && !in.Policy.ZoneByZone && len(p.Waves) > 1 {
+		if o.Continuous {
+			fmt.Fprintln(a.Out, "These waves overlap: after the canary, kup starts each node as soon as its PDBs and --max-unavailable allow (--continuous), re-reading the cluster as it goes; they are the order and the limits as the cluster stands now.")
+		} else {
+			fmt.Fprintln(a.Out, "These waves overlap: after the canary, each wave starts once the previous wave's drains are done (--overlap-waves), re-planned from the cluster as it stands then.")
+		}
+	}
 	inScope := map[string]bool{}
 	for _, n := range in.ToUpgrade {
 		inScope[n] = true

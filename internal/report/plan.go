@@ -327,6 +327,11 @@ func writeRollout(b *strings.Builder, r *Plan, opts PlanTableOptions, p palette)
 		fmt.Fprintf(b, ", bound set by %s", ro.LowerBound.DecidedBy)
 	}
 	b.WriteString("\n")
+	if !r.Policy.ZoneByZone && len(ro.Waves) > 1 {
+		// kup apply does not run these one after another by default; a
+		// reader counting waves × per-node time would expect far longer.
+		fmt.Fprintf(b, "  %skup apply starts each node as soon as its PDBs and max unavailable allow (--continuous, the default), so these waves overlap: they are the order and the limits as the cluster stands now%s\n", p.dim, p.reset)
+	}
 	for _, w := range ro.Waves {
 		where := ""
 		if w.Zone != "" {
