@@ -36,6 +36,8 @@ func TestNodesUpgradeDryRun(t *testing.T) {
 		{"continuous", true, "kup starts each node as soon as its PDBs and --max-unavailable allow (--continuous)"},
 		{"batched", false, "each wave starts once the previous wave's drains are done (--overlap-waves)"},
 	} {
+		// Both overlap, so the overlap bound comes first; it is below
+		// the bound of waves one after another (6 waves here).
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			a := &action.NodesUpgrade{Config: c.RESTConfig(), DryRun: true, Out: &out, PerNode: 30 * time.Second, PodReady: 5 * time.Second,
@@ -47,10 +49,20 @@ func TestNodesUpgradeDryRun(t *testing.T) {
 			}
 			text := out.String()
 			t.Logf("dry run:\n%s", text)
-			for _, w := range []string{"6 node(s) to roll to v1.37.2 in ", "  wave 1 ", "limited by: canary", tc.want, "Lower bound: ", "makespan ≥ "} {
+			for _, w := range []string{"6 node(s) to roll to v1.37.2 in ", "  wave 1 ", "limited by: canary", tc.want, "Lower bound: ", "makespan ≥ ", "with --overlap-waves=false, waves one after another)"} {
 				if !strings.Contains(text, w) {
 					t.Errorf("dry run output lacks %q", w)
 				}
+			}
+			var overlap, serial time.Duration
+			if i := strings.Index(text, "makespan ≥ "); i >= 0 {
+				overlap, _ = time.ParseDuration(strings.Fields(text[i+len("makespan ≥ "):])[0])
+			}
+			if i := strings.Index(text, "(≥ "); i >= 0 {
+				serial, _ = time.ParseDuration(strings.Fields(text[i+len("(≥ "):])[0])
+			}
+			if overlap <= 0 || serial <= overlap {
+				t.Errorf("bounds: %s with overlapping waves, %s one after another; want both, the first smaller", overlap, serial)
 			}
 		})
 	}

@@ -534,7 +534,10 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	fmt.Fprintf(&b, "kup: %d waves run (widest %d; plan.PlanWaves planned %d on the starting cluster, lower bound %d), median wave %s, median %s between waves (gate, taints, re-plan)\n",
 		kup.Waves, kup.WidestWave, kup.Planned, kup.Bound.Waves, kup.WaveTime.Round(100*time.Millisecond), kup.Between.Round(100*time.Millisecond))
 	ratio := func(a, b time.Duration) float64 { return float64(a) / float64(b) }
-	fmt.Fprintf(&b, "kup / lower bound:   %.2f× (target ≤ 1.25)\n", ratio(kup.Makespan, lb))
+	// The target is written against this bound, but it counts
+	// waves one after another and kup's overlapping waves beat it (kup
+	// is below 1.0×); the target is held against the overlap bound below.
+	fmt.Fprintf(&b, "kup / lower bound:   %.2f× (waves one after another, which kup's overlapping waves do not run: below 1.0× it is no bound for kup)\n", ratio(kup.Makespan, lb))
 	// Where the distance to the bound comes from: more waves than the
 	// bound, and waves longer than one node alone plus pod readiness
 	// (drains of many nodes at once contend on the API server).
@@ -555,7 +558,7 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	// may overlap.
 	ob := plan.OverlapBound(kup.in, perNode, podReady)
 	fmt.Fprintf(&b, "overlap bound: %s (plan.OverlapBound: canary alone, then max-unavailable slots of a node each, or a PDB's budget × pod ready)\n", ob.Round(time.Second))
-	fmt.Fprintf(&b, "kup / overlap bound: %.2f× (the bound kup's overlapping waves are held to)\n", ratio(kup.Makespan, ob))
+	fmt.Fprintf(&b, "kup / overlap bound: %.2f× (target ≤ 1.25: the bound kup's overlapping waves are held to)\n", ratio(kup.Makespan, ob))
 	if total := sumCPU(kup.CPU); total > 0 && kup.Cores > 0 {
 		// The work kup's rollout made the cluster do (evictions,
 		// replacement pods created, scheduled, started, budgets
