@@ -62,6 +62,13 @@ type Options struct {
 	Waiting func(node string, reason string)
 	// Evicted is told about each pod whose eviction was accepted.
 	Evicted func(node string, pod *corev1.Pod)
+	// PodsOn, when set, reads the pods bound to a node from a cache the
+	// caller keeps current (an informer); ok false means it cannot answer
+	// now. Waiting for evicted pods to go then polls it, and asks the API
+	// server only to confirm the last are gone, instead of a LIST every
+	// half second per draining node (about 10 per node on the 200-node
+	// benchmark, 2,025 of the rollout's 11,445 requests).
+	PodsOn func(node string) (pods []*corev1.Pod, ok bool)
 }
 
 // Result is what a drain did.
@@ -552,6 +559,14 @@ func (d *Drainer) waitGone(ctx context.Context, node string, pods []corev1.Pod, 
 			break
 		}
 		delay = min(2*delay, 500*time.Millisecond)
+		if still, ok := d.stillOn(node, leaving); ok && still > 0 {
+			// The cache costs nothing to read: look again sooner.
+			delay = 100 * time.Millisecond
+			continue
+		}
+		// The cache says every pod is gone, or cannot say. It is the API
+		// server's word a moment late, and may not yet hold a pod created
+		// just before the drain listed it: the LIST decides.
 		list, err := d.Client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, onNode)
 		if err != nil {
 			continue // a failed read is retried until the deadline
@@ -571,6 +586,24 @@ func (d *Drainer) waitGone(ctx context.Context, node string, pods []corev1.Pod, 
 	}
 	names := slices.Sorted(maps.Values(leaving))
 	return &Error{Node: node, Pod: names[0], TimedOut: true, Err: fmt.Errorf("evicted but still terminating after %s (%d pod(s) in all)", timeout, len(names))}
+}
+
+// stillOn counts the pods of leaving that Options.PodsOn still finds on
+// node; ok is false without PodsOn or when it cannot answer.
+func (d *Drainer) stillOn(node string, leaving map[types.UID]string) (still int, ok bool) {
+	if d.Options.PodsOn == nil {
+		return 0, false
+	}
+	pods, ok := d.Options.PodsOn(node)
+	if !ok {
+		return 0, false
+	}
+	for _, p := range pods {
+		if _, waiting := leaving[p.UID]; waiting {
+			still++
+		}
+	}
+	return still, true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

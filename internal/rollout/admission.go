@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -98,6 +99,11 @@ func hasTaint(n *corev1.Node, key string) bool {
 // grows; only the benchmark turns it off, to measure what it brings.
 var wakeOnBudgetGrowth = true
 
+// drainFromCache lets drains wait for evicted pods on the live cache
+// (drain.Options.PodsOn); only the benchmark turns it off, to measure
+// what it brings.
+var drainFromCache = true
+
 // cacheSyncTimeout bounds the live cache's first sync.
 const cacheSyncTimeout = 2 * time.Minute
 
@@ -119,6 +125,36 @@ type liveCache struct {
 	// changes, so the looks would plan on a cluster frozen at the start.
 	mu       sync.Mutex
 	watchErr error
+
+	// podsByNode indexes the pod informer by spec.nodeName, for the
+	// drains' wait for evicted pods to go (drain.Options.PodsOn).
+	podsByNode cache.Indexer
+	// stopped: the informers are shut down, and the cache no longer
+	// follows the cluster.
+	stopped atomic.Bool
+}
+
+// podNodeIndex names the pod informer's index by spec.nodeName.
+const podNodeIndex = "spec.nodeName"
+
+// podsOn is drain.Options.PodsOn: the pods bound to node, from the
+// informer. It cannot answer once the cache is stopped or its watch was
+// forbidden (it no longer changes).
+func (l *liveCache) podsOn(node string) ([]*corev1.Pod, bool) {
+	if l.stopped.Load() || l.err() != nil {
+		return nil, false
+	}
+	objs, err := l.podsByNode.ByIndex(podNodeIndex, node)
+	if err != nil {
+		return nil, false
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok {
+			pods = append(pods, p)
+		}
+	}
+	return pods, true
 }
 
 // err is why the cache cannot be trusted (nil when it can).
@@ -146,6 +182,14 @@ func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := podInf.AddIndexers(cache.Indexers{podNodeIndex: func(o any) ([]string, error) {
+		if p, ok := o.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
+	}}); err != nil {
+		return nil, err
+	}
 	pdbInf := f.Policy().V1().PodDisruptionBudgets().Informer()
 	if wakeOnBudgetGrowth {
 		if _, err := pdbInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -168,6 +212,8 @@ func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 		deps:    f.Apps().V1().Deployments().Lister(),
 		sts:     f.Apps().V1().StatefulSets().Lister(),
 		dss:     f.Apps().V1().DaemonSets().Lister(),
+
+		podsByNode: podInf.GetIndexer(),
 	}
 	// A forbidden watch is not retried into success: record it, so that
 	// read stops using the cache. Other watch errors (an apiserver
@@ -207,7 +253,10 @@ func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 }
 
 // stop ends the informers. Their context must be done already.
-func (l *liveCache) stop() { l.factory.Shutdown() }
+func (l *liveCache) stop() {
+	l.stopped.Store(true)
+	l.factory.Shutdown()
+}
 
 // snapshot is the cache's content now. Nodes are copies (they go to the
 // upgrader); everything else is the informers' own objects, which nothing

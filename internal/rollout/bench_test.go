@@ -52,6 +52,7 @@ var (
 	benchCompareBatched = flag.Bool("rollout.compare-continuous", false, "BenchmarkRolloutStrategies: also roll with kup's waves overlapping but not continuous (the next wave planned once the newest wave's drains are done), for the ratio")
 	benchWake           = flag.Bool("rollout.wake-on-budgets", true, "BenchmarkRolloutStrategies: with continuous admission, look again as soon as a PDB's budget grows (an informer), not only every second and when a node is past its drain or done")
 	benchCompareRounds  = flag.Int("rollout.compare-rounds", 0, "BenchmarkRolloutStrategies: also roll with kup's waves (as configured) but with this --budget-rounds (0: no such run), for the ratio: a node is admitted while its PDBs have up to rounds-1 budgets' worth of pods already promised, its drain waiting for the rest")
+	benchCompareList    = flag.Bool("rollout.compare-drain-list", false, "BenchmarkRolloutStrategies: also roll with kup's waves (as configured) but with drains waiting for evicted pods by LISTing their node's pods every half second instead of reading the live cache, for the ratio")
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
 
@@ -191,6 +192,13 @@ func BenchmarkRolloutStrategies(b *testing.B) {
 			runs[strategyRounds] = benchStrategy(b, strategyRounds, 0)
 		})
 	}
+	if *benchCompareList {
+		b.Run(string(strategyDrainList), func(b *testing.B) {
+			rollout.SetDrainFromCache(false)
+			defer rollout.SetDrainFromCache(true)
+			runs[strategyDrainList] = benchStrategy(b, strategyDrainList, 0)
+		})
+	}
 	if *benchCompareOverlap {
 		b.Run("waves-no-overlap", func(b *testing.B) {
 			runs[strategyNoOverlap] = benchStrategy(b, strategyNoOverlap, 0)
@@ -228,6 +236,10 @@ const strategyBatched rollout.Strategy = "waves-batched"
 // strategyRounds names, in the benchmark only, kup's waves run as
 // configured but with -rollout.compare-rounds budget rounds.
 const strategyRounds rollout.Strategy = "waves-rounds"
+
+// strategyDrainList names kup's waves run as configured but with drains
+// polling a LIST of their node's pods (-rollout.compare-drain-list).
+const strategyDrainList rollout.Strategy = "waves-drain-list"
 
 // benchStrategy starts a fresh sandbox, seeds the mix, rolls it with the
 // strategy and reports the run's figures as metrics.
@@ -283,11 +295,11 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
-		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves || strategy == strategyBatched || strategy == strategyRounds,
+		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves || strategy == strategyBatched || strategy == strategyRounds || strategy == strategyDrainList,
 		AutoBudgetRounds: strategy == rollout.StrategyWaves && *benchBudgetRounds == 0,
-		Continuous:       (strategy == rollout.StrategyWaves || strategy == strategyRounds) && *benchContinuous,
+		Continuous:       (strategy == rollout.StrategyWaves || strategy == strategyRounds || strategy == strategyDrainList) && *benchContinuous,
 	}
-	if strategy == strategyNoOverlap || strategy == strategyBatched || strategy == strategyRounds {
+	if strategy == strategyNoOverlap || strategy == strategyBatched || strategy == strategyRounds || strategy == strategyDrainList {
 		opts.Strategy = rollout.StrategyWaves
 	}
 	rollout.SetWakeOnBudgets(*benchWake)
@@ -496,7 +508,7 @@ func median(ds []time.Duration) time.Duration {
 func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-16s %6s %6s %11s %9s %10s %9s %8s %10s\n", "strategy", "nodes", "waves", "makespan", "per-node", "refused", "evict/pod", "PDB-viol", "worst-avail")
-	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyBatched, strategyRounds, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
+	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyBatched, strategyRounds, strategyDrainList, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
 		r := runs[s]
 		if r == nil {
 			continue
@@ -584,6 +596,9 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	}
 	if rt := runs[strategyRounds]; rt != nil {
 		fmt.Fprintf(&b, "rounds-%d / kup:     %.2f× (kup's waves with --budget-rounds %d: nodes admitted while their PDBs' next budget is promised, drains waiting for it)\n", *benchCompareRounds, ratio(rt.Makespan, kup.Makespan), *benchCompareRounds)
+	}
+	if dl := runs[strategyDrainList]; dl != nil {
+		fmt.Fprintf(&b, "drain-list / kup:    %.2f× (kup's waves with drains LISTing their node's pods until the evicted ones are gone, instead of reading the live cache)\n", ratio(dl.Makespan, kup.Makespan))
 	}
 	if bt := runs[strategyBatched]; bt != nil {
 		fmt.Fprintf(&b, "batched / kup:       %.2f× (kup's waves overlapping but not continuous: the next wave once the newest one's drains are done)\n", ratio(bt.Makespan, kup.Makespan))

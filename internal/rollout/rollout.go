@@ -500,7 +500,15 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			return res, fmt.Errorf("watching the cluster for continuous admission: %w (--continuous=false reads with LIST instead)", err)
 		}
 		r.live = live
-		defer func() { stopLive(); live.stop(); r.live = nil }()
+		if drainFromCache {
+			r.drainer.Options.PodsOn = live.podsOn
+		}
+		defer func() {
+			live.stopped.Store(true) // before its informers stop following the cluster
+			stopLive()
+			live.stop()
+			r.live = nil
+		}()
 	}
 	todo := r.scope(snap)
 	for _, n := range todo {
