@@ -97,8 +97,9 @@ func (a *NodesUpgrade) dryRun(ctx context.Context, cs kubernetes.Interface) erro
 	}
 	p := plan.PlanWaves(in)
 	WriteWaves(a.Out, p, a.Options.Target, len(in.ToUpgrade))
-	if o := a.Options; o.Overlap && (o.Strategy == "" || o.Strategy == rollout.StrategyWaves) && o.Soak == 0 && !in.Policy.ZoneByZone && len(p.Waves) > 1 {
-		if o.Continuous {
+	overlap := a.Options.WavesOverlap()
+	if overlap && len(p.Waves) > 1 {
+		if a.Options.Continuous {
 			fmt.Fprintln(a.Out, "These waves overlap: after the canary, kup starts each node as soon as its PDBs and --max-unavailable allow (--continuous), re-reading the cluster as it goes; they are the order and the limits as the cluster stands now.")
 		} else {
 			fmt.Fprintln(a.Out, "These waves overlap: after the canary, each wave starts once the previous wave's drains are done (--overlap-waves), re-planned from the cluster as it stands then.")
@@ -118,7 +119,7 @@ func (a *NodesUpgrade) dryRun(ctx context.Context, cs kubernetes.Interface) erro
 	b := plan.LowerBound(in, a.PerNode, a.PodReady)
 	fmt.Fprintf(a.Out, "Lower bound: %d waves (%s)", b.Waves, b.DecidedBy)
 	if a.PerNode > 0 {
-		if a.Options.Overlap && !in.Policy.ZoneByZone {
+		if overlap {
 			// The waves overlap (kup's default): the bound that holds is
 			// the overlap bound, first; the other is what
 			// --overlap-waves=false would be held to.

@@ -904,13 +904,20 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// WavesOverlap says whether these options let a wave start while the
+// last one's nodes still upgrade (Overlap), past the canary and
+// control-plane waves: --zone-by-zone, a soak and the strategies kup is
+// measured against all mean "wait for the last wave". An empty Strategy
+// is the waves strategy, as in Run.
+func (o Options) WavesOverlap() bool {
+	return o.Overlap && (o.Strategy == "" || o.Strategy == StrategyWaves) && o.Soak == 0 && !o.Policy.ZoneByZone
+}
+
 // mayOverlap says whether the next wave may be planned while wave's nodes
-// still upgrade (Options.Overlap). The canary (nothing upgraded yet),
-// control-plane waves, --zone-by-zone, a soak and the strategies kup is
-// measured against all mean "wait for the last wave".
+// still upgrade: the options allow it (WavesOverlap), and wave is neither
+// the canary (nothing upgraded yet) nor a control-plane wave.
 func mayOverlap(o Options, wave plan.Wave, anyUpgraded bool) bool {
-	return o.Overlap && o.Strategy == StrategyWaves && o.Soak == 0 && !o.Policy.ZoneByZone &&
-		!wave.ControlPlane && anyUpgraded
+	return o.WavesOverlap() && !wave.ControlPlane && anyUpgraded
 }
 
 func allQuarantined(res *Result, nodes []string) bool {

@@ -80,6 +80,7 @@ func TestMayOverlap(t *testing.T) {
 		{"a soak", with(func(o *Options) { o.Soak = time.Minute }), worker, true, false},
 		{"sequential", with(func(o *Options) { o.Strategy = StrategySequential }), worker, true, false},
 		{"fixed batches", with(func(o *Options) { o.Strategy = StrategyFixedBatch }), worker, true, false},
+		{"strategy left empty, as the dry run sees it", with(func(o *Options) { o.Strategy = "" }), worker, true, true},
 	} {
 		if got := mayOverlap(tc.o, tc.wave, tc.anyUpgraded); got != tc.want {
 			t.Errorf("%s: mayOverlap = %v, want %v", tc.name, got, tc.want)
