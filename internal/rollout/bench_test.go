@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -445,8 +444,7 @@ func secondEvictions(res *rollout.Result, created []time.Time) string {
 		}
 		return n
 	}
-	at := func(q float64) time.Duration { return offs[min(len(offs)-1, int(q*float64(len(offs))))] }
-	p10, p50, p90 := at(0.1), at(0.5), at(0.9)
+	p10, p50, p90 := quantile(offs, 0.1), quantile(offs, 0.5), quantile(offs, 0.9)
 	return fmt.Sprintf("%d evictions of pods created during the rollout (evicted a second time), created at t = %s / %s / %s (p10/p50/p90) after the start, when %d / %d / %d node(s) had been upgraded",
 		len(offs), p10.Round(time.Second), p50.Round(time.Second), p90.Round(time.Second), upgradedBy(p10), upgradedBy(p50), upgradedBy(p90))
 }
@@ -497,7 +495,12 @@ func median(ds []time.Duration) time.Duration {
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	return s[len(s)/2]
+	return quantile(s, 0.5)
+}
+
+// quantile is the q-quantile (0 ≤ q < 1) of sorted, which is not empty.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
 // benchTable renders the runs and kup's ratios. The lower bound is
@@ -786,13 +789,18 @@ type apiStats struct {
 	by map[string]*apiStat
 }
 
-type apiStat struct {
-	n          int
-	total, max time.Duration
-	// all is every request's time, for the percentiles: a mean hides
-	// whether most requests are slow or a few wait a long time (the
-	// Eviction API pauses half a second on each conflicting PDB update).
-	all []time.Duration
+// apiStat is every request's time of one kind, for the totals and the
+// percentiles: a mean hides whether most requests are slow or a few wait
+// a long time (the Eviction API pauses half a second on each conflicting
+// PDB update).
+type apiStat struct{ all []time.Duration }
+
+func (st *apiStat) total() time.Duration {
+	var t time.Duration
+	for _, d := range st.all {
+		t += d
+	}
+	return t
 }
 
 func (s *apiStats) wrap(rt http.RoundTripper) http.RoundTripper {
@@ -810,9 +818,6 @@ func (s *apiStats) wrap(rt http.RoundTripper) http.RoundTripper {
 			st = &apiStat{}
 			s.by[k] = st
 		}
-		st.n++
-		st.total += d
-		st.max = max(st.max, d)
 		st.all = append(st.all, d)
 		s.mu.Unlock()
 		return resp, err
@@ -857,26 +862,25 @@ func (s *apiStats) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys := slices.Collect(maps.Keys(s.by))
-	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(s.by[b].total, s.by[a].total) })
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(s.by[b].total(), s.by[a].total()) })
 	var out strings.Builder
 	total := 0
 	for _, k := range keys {
-		total += s.by[k].n
+		total += len(s.by[k].all)
 	}
 	fmt.Fprintf(&out, "  %d requests\n", total)
 	for _, k := range keys {
 		st := s.by[k]
-		slices.Sort(st.all)
-		pct := func(q float64) time.Duration {
-			return st.all[min(len(st.all)-1, int(q*float64(len(st.all))))].Round(100 * time.Microsecond)
-		}
+		all, n := st.all, len(st.all)
+		slices.Sort(all)
+		pct := func(q float64) time.Duration { return quantile(all, q).Round(100 * time.Microsecond) }
 		// The Eviction API retries a conflicting PDB update after 500 ms
 		// (±10 %): a request that took 450 ms or more most likely waited
 		// on at least one.
-		slow := len(st.all) - sort.Search(len(st.all), func(i int) bool { return st.all[i] >= 450*time.Millisecond })
-		fmt.Fprintf(&out, "  %-28s %6d  total %9s  mean %8s  p50 %8s  p90 %8s  p99 %8s  max %8s  ≥450ms %5.1f%%\n", k, st.n, st.total.Round(time.Millisecond),
-			(st.total / time.Duration(st.n)).Round(100*time.Microsecond), pct(0.5), pct(0.9), pct(0.99), st.max.Round(time.Millisecond),
-			100*float64(slow)/float64(len(st.all)))
+		fast, _ := slices.BinarySearch(all, 450*time.Millisecond)
+		fmt.Fprintf(&out, "  %-28s %6d  total %9s  mean %8s  p50 %8s  p90 %8s  p99 %8s  max %8s  ≥450ms %5.1f%%\n", k, n, st.total().Round(time.Millisecond),
+			(st.total() / time.Duration(n)).Round(100*time.Microsecond), pct(0.5), pct(0.9), pct(0.99), all[n-1].Round(time.Millisecond),
+			100*float64(n-fast)/float64(n))
 	}
 	return out.String()
 }
