@@ -56,6 +56,10 @@ type Options struct {
 	// KubeletRestart is how long SetNodeVersion keeps a node NotReady.
 	// Default 1s.
 	KubeletRestart time.Duration
+	// KwokPodWorkers is how many pod transitions (Ready, deleted) kwok
+	// makes at once, for every node together (its podPlayStageParallelism).
+	// Default: kwok's, 4.
+	KwokPodWorkers int
 	// StateDir is the root under which the sandbox's directory is made.
 	// Default StateDir().
 	StateDir string
@@ -295,7 +299,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "kwok-stages.yaml"), []byte(kwokStages(opts.PodReadyDelay)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.Dir, "kwok-stages.yaml"), []byte(kwokStages(opts.PodReadyDelay, opts.KwokPodWorkers)), 0o644); err != nil {
 		return err
 	}
 	c.progressf("starting kwok %s (simulated kubelets)", opts.KwokVersion)

@@ -26,7 +26,10 @@ func TestSandboxEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	const nodes = 20
-	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: nodes, Workloads: "default", PodReadyDelay: time.Second})
+	// With kwok's pod workers set, so that kwok is seen to take the
+	// KwokConfiguration the sandbox writes for them (it exits on one it
+	// cannot use) and to run every stage below with it.
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: nodes, Workloads: "default", PodReadyDelay: time.Second, KwokPodWorkers: 8})
 	cs := c.Client()
 
 	// All nodes Ready at v1.36.3.

@@ -34,13 +34,13 @@ const (
 //     the object, so patching status.nodeInfo.kubeletVersion before removing
 //     the annotation is what makes the node come back at that version);
 //   - a pod annotated CrashLoopAnnotation reports CrashLoopBackOff.
-func kwokStages(podReadyDelay time.Duration) string {
+func kwokStages(podReadyDelay time.Duration, podWorkers int) string {
 	// A pod annotated ReadyDelayAnnotation takes that long instead (a
 	// rehearsal twin gives each workload the delay measured in the real
 	// cluster); kwok falls back to durationMilliseconds without it.
 	delay := fmt.Sprintf("  delay:\n    durationMilliseconds: %d\n    durationFrom:\n      jq:\n        expression: '.metadata.annotations[\"%s\"]'\n",
 		podReadyDelay.Milliseconds(), ReadyDelayAnnotation)
-	return strings.Join([]string{
+	docs := []string{
 		stageNodeInitialize,
 		stageNodeKubeletStopped,
 		stageNodeHeartbeat,
@@ -49,8 +49,30 @@ func kwokStages(podReadyDelay time.Duration) string {
 		stagePodCrashLoop,
 		stagePodComplete,
 		stagePodDelete,
-	}, "---\n")
+	}
+	if podWorkers > 0 {
+		docs = append(docs, fmt.Sprintf(kwokConfiguration, podWorkers))
+	}
+	return strings.Join(docs, "---\n")
 }
+
+// kwokConfiguration sets kwok's pod workers (%d). kwok does not default a
+// KwokConfiguration read from --config (v0.8.0 exits on "node leases
+// parallelism must be greater than 0"), so it spells out kwok's defaults
+// for the rest of what it checks.
+const kwokConfiguration = `apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: %d
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+  enableDebuggingHandlers: true
+  enableProfilingHandler: true
+  enableContentionProfiling: false
+`
 
 const stageNodeInitialize = `apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
