@@ -104,8 +104,9 @@ var wakeOnBudgetGrowth = true
 // what it brings.
 var drainFromCache = true
 
-// cacheSyncTimeout bounds the live cache's first sync.
-const cacheSyncTimeout = 2 * time.Minute
+// cacheSyncTimeout bounds the live cache's first sync; a variable only
+// for TestRolloutNarrowKubeconfig.
+var cacheSyncTimeout = 2 * time.Minute
 
 // liveCache keeps what read lists in informers, so that the frequent looks
 // of continuous admission cost no request and no decoding: on the

@@ -2,8 +2,10 @@ package rollout_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,8 @@ import (
 // touching a node, naming them. One that may list PodDisruptionBudgets
 // but not watch them: continuous admission's cache would freeze them at
 // the start, so kup says so and reads with LIST instead, and finishes.
+// And, between them, an API server that never answers the live cache's
+// LIST: the cache's sync deadline ends the wait with an error.
 func TestRolloutNarrowKubeconfig(t *testing.T) {
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 3, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -90,6 +94,41 @@ func TestRolloutNarrowKubeconfig(t *testing.T) {
 		_, err := r.Run(ctx)
 		if err == nil || !strings.Contains(err.Error(), "statefulsets") || !strings.Contains(err.Error(), "forbidden") {
 			t.Fatalf("want an error naming statefulsets as forbidden, got %v", err)
+		}
+		untouched(t)
+	})
+	t.Run("cache-never-syncs", func(t *testing.T) {
+		// An API server that answers kup's first LIST of StatefulSets and
+		// then never the informer's (too loaded to answer, a proxy that
+		// drops long requests): the live cache's sync deadline turns the
+		// wait into an error naming the type and the way round it, before
+		// any node is touched. (Before list-not-watch, which upgrades
+		// the nodes.)
+		defer rollout.SetCacheSyncTimeout(3 * time.Second)()
+		cfg := c.RESTConfig()
+		var sts atomic.Int32
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if strings.HasSuffix(req.URL.Path, "/statefulsets") && sts.Add(1) > 1 {
+					<-req.Context().Done()
+					return nil, req.Context().Err()
+				}
+				return rt.RoundTrip(req)
+			})
+		})
+		start := time.Now()
+		_, err := (&rollout.Roller{Client: kubernetes.NewForConfigOrDie(cfg), Upgrader: up, Options: testOptions(1)}).Run(ctx)
+		took := time.Since(start)
+		if err == nil || !strings.Contains(err.Error(), "StatefulSet") || !strings.Contains(err.Error(), "did not sync within 3s") || !strings.Contains(err.Error(), "--continuous=false") {
+			t.Fatalf("want an error naming StatefulSets, the 3s deadline and --continuous=false, got %v", err)
+		}
+		if n := sts.Load(); n < 2 {
+			t.Errorf("%d request(s) for StatefulSets: the informer's was never held back", n)
+		}
+		// The deadline, not the 2-minute default or the test's context,
+		// ended the wait.
+		if took > time.Minute {
+			t.Errorf("the rollout gave up after %s, with a 3s sync deadline", took.Round(time.Second))
 		}
 		untouched(t)
 	})
