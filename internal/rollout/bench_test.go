@@ -24,7 +24,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/kup-project/kup/internal/drain"
@@ -365,6 +367,33 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	if err != nil {
 		b.Fatal(err)
 	}
+	stopBudgets := func() {}
+	if *benchRecord != "" {
+		// Every change of a budget, in the event log: a PDB's pods
+		// evicted one after another wait for it, and the time from a
+		// budget's return to the next eviction is kup's to spend.
+		bctx, cancel := context.WithCancel(ctx)
+		f := informers.NewSharedInformerFactory(cs, 0)
+		stopBudgets = func() { cancel(); f.Shutdown() } // before the log is read
+		defer stopBudgets()
+		if _, err := f.Policy().V1().PodDisruptionBudgets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			UpdateFunc: func(old, cur any) {
+				o, ok1 := old.(*policyv1.PodDisruptionBudget)
+				c, ok2 := cur.(*policyv1.PodDisruptionBudget)
+				if !ok1 || !ok2 || o.Status.DisruptionsAllowed == c.Status.DisruptionsAllowed {
+					return
+				}
+				evMu.Lock()
+				events = append(events, rollout.Event{Time: time.Now(), Step: "budget",
+					Message: fmt.Sprintf("%s/%s %d allowed (%d of %d healthy)", c.Namespace, c.Name, c.Status.DisruptionsAllowed, c.Status.CurrentHealthy, c.Status.ExpectedPods)})
+				evMu.Unlock()
+			},
+		}); err != nil {
+			b.Fatal(err)
+		}
+		f.Start(bctx.Done())
+		f.WaitForCacheSync(bctx.Done())
+	}
 	// The rollout gets its own client, with the sandbox's rate limits, that
 	// times every request it sends.
 	stats := &apiStats{by: map[string]*apiStat{}}
@@ -395,6 +424,7 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	b.StartTimer()
 	res, err := r.Run(ctx)
 	b.StopTimer()
+	stopBudgets()
 	cpu := cpuTimes(c)
 	for k, v := range cpu {
 		cpu[k] = v - cpuBefore[k]
