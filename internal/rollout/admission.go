@@ -253,9 +253,11 @@ func (r *Roller) startLiveCache(ctx context.Context) (*liveCache, error) {
 	return l, nil
 }
 
-// stop ends the informers. Their context must be done already.
-func (l *liveCache) stop() {
+// stop ends the informers: cancel is their context's. The cache stops
+// answering podsOn before they stop following the cluster.
+func (l *liveCache) stop(cancel context.CancelFunc) {
 	l.stopped.Store(true)
+	cancel()
 	l.factory.Shutdown()
 }
 

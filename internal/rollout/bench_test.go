@@ -322,13 +322,15 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	// executing it costs.
 	planned := len(plan.PlanWaves(in).Waves)
 
+	// The comparison runs are kup's waves with one thing changed.
+	asConfigured := strategy == rollout.StrategyWaves || strategy == strategyRounds || strategy == strategyDrainList || strategy == strategyKwokWorkers
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
-		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: strategy == rollout.StrategyWaves || strategy == strategyBatched || strategy == strategyRounds || strategy == strategyDrainList || strategy == strategyKwokWorkers,
+		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: asConfigured || strategy == strategyBatched,
 		AutoBudgetRounds: strategy == rollout.StrategyWaves && *benchBudgetRounds == 0,
-		Continuous:       (strategy == rollout.StrategyWaves || strategy == strategyRounds || strategy == strategyDrainList || strategy == strategyKwokWorkers) && *benchContinuous,
+		Continuous:       asConfigured && *benchContinuous,
 	}
-	if strategy == strategyNoOverlap || strategy == strategyBatched || strategy == strategyRounds || strategy == strategyDrainList || strategy == strategyKwokWorkers {
+	if asConfigured || strategy == strategyNoOverlap || strategy == strategyBatched {
 		opts.Strategy = rollout.StrategyWaves
 	}
 	rollout.SetWakeOnBudgets(*benchWake)

@@ -116,19 +116,12 @@ func TestRolloutNarrowKubeconfig(t *testing.T) {
 				return rt.RoundTrip(req)
 			})
 		})
-		start := time.Now()
 		_, err := (&rollout.Roller{Client: kubernetes.NewForConfigOrDie(cfg), Upgrader: up, Options: testOptions(1)}).Run(ctx)
-		took := time.Since(start)
 		if err == nil || !strings.Contains(err.Error(), "StatefulSet") || !strings.Contains(err.Error(), "did not sync within 3s") || !strings.Contains(err.Error(), "--continuous=false") {
 			t.Fatalf("want an error naming StatefulSets, the 3s deadline and --continuous=false, got %v", err)
 		}
 		if n := sts.Load(); n < 2 {
 			t.Errorf("%d request(s) for StatefulSets: the informer's was never held back", n)
-		}
-		// The deadline, not the 2-minute default or the test's context,
-		// ended the wait.
-		if took > time.Minute {
-			t.Errorf("the rollout gave up after %s, with a 3s sync deadline", took.Round(time.Second))
 		}
 		untouched(t)
 	})

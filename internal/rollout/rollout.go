@@ -504,9 +504,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 			r.drainer.Options.PodsOn = live.podsOn
 		}
 		defer func() {
-			live.stopped.Store(true) // before its informers stop following the cluster
-			stopLive()
-			live.stop()
+			live.stop(stopLive)
 			r.live = nil
 		}()
 	}
