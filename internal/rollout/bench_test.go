@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
@@ -107,6 +108,67 @@ func benchMix(nodes int) []benchDeployment {
 	return out
 }
 
+// benchWorkloads is the sandbox's form of mix, and its number of pods.
+func benchWorkloads(mix []benchDeployment) (ws []sandbox.Workload, pods int) {
+	for _, d := range mix {
+		ws = append(ws, sandbox.Workload{Namespace: "bench", Name: d.name, Kind: "Deployment", Replicas: d.replicas, PDB: d.pdb})
+		pods += int(d.replicas)
+	}
+	return ws, pods
+}
+
+// mixFits says why the mix scaled to nodes cannot all run on that many
+// sandbox nodes, or nil when it can. Without it a run too small for its
+// pods waited the full settle deadline (10 minutes) for pods the scheduler
+// could never place. The sum of requests against the sum of allocatable
+// is exact here: every pod asks the same, and a node's CPU is a whole
+// number of pods' requests.
+func mixFits(nodes int) error {
+	ws, _ := benchWorkloads(benchMix(nodes))
+	alloc := sandbox.NodeAllocatable()
+	need := corev1.ResourceList{}
+	for _, w := range ws {
+		for name, q := range w.PodRequests() {
+			sum := need[name]
+			for range w.Replicas {
+				sum.Add(q)
+			}
+			need[name] = sum
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(need)) {
+		q, per := need[name], alloc[name]
+		if have := per.MilliValue() * int64(nodes); q.MilliValue() > have {
+			least := (q.MilliValue() + per.MilliValue() - 1) / per.MilliValue()
+			return fmt.Errorf("-rollout.nodes %d: the mix's pods request %s of %s, and %d nodes offer %s (%s each); use -rollout.nodes %d or more",
+				nodes, q.String(), name, nodes, resource.NewMilliQuantity(have, per.Format).String(), per.String(), least)
+		}
+	}
+	return nil
+}
+
+func TestBenchMixFits(t *testing.T) {
+	for _, tc := range []struct {
+		nodes int
+		want  string // "" when the mix fits
+	}{
+		// 387 pods of 100m: 38.7 CPUs, and 10 nodes of 3800m offer 38.
+		{nodes: 10, want: "-rollout.nodes 10: the mix's pods request 38700m of cpu, and 10 nodes offer 38 (3800m each); use -rollout.nodes 11 or more"},
+		{nodes: 11},
+		{nodes: 20},
+		{nodes: 200},
+	} {
+		err := mixFits(tc.nodes)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("mixFits(%d) = %q, want %q", tc.nodes, got, tc.want)
+		}
+	}
+}
+
 // benchRun is one strategy's figures.
 type benchRun struct {
 	Strategy rollout.Strategy `json:"strategy"`
@@ -185,6 +247,9 @@ func (r *benchRun) fullMakespan() time.Duration {
 func BenchmarkRolloutStrategies(b *testing.B) {
 	if _, err := intstr.GetScaledValueFromIntOrPercent(ptrTo(intstr.Parse(*benchMaxUnavailable)), 100, false); err != nil {
 		b.Fatalf("-rollout.max-unavailable %q: %v", *benchMaxUnavailable, err)
+	}
+	if err := mixFits(*benchNodes); err != nil {
+		b.Fatal(err)
 	}
 	runs := map[rollout.Strategy]*benchRun{}
 	b.Run("waves", func(b *testing.B) {
@@ -280,12 +345,7 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	defer cancel()
 	cs := c.Client()
 	mix := benchMix(n)
-	pods := 0
-	var ws []sandbox.Workload
-	for _, d := range mix {
-		ws = append(ws, sandbox.Workload{Namespace: "bench", Name: d.name, Kind: "Deployment", Replicas: d.replicas, PDB: d.pdb})
-		pods += int(d.replicas)
-	}
+	ws, pods := benchWorkloads(mix)
 	if err := c.Apply(ctx, ws...); err != nil {
 		b.Fatal(err)
 	}

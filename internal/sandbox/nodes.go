@@ -20,6 +20,19 @@ var Zones = []string{"zone-a", "zone-b", "zone-c"}
 // NodeName is the name of the i-th simulated node (0-based).
 func NodeName(i int) string { return fmt.Sprintf("node-%03d", i) }
 
+// NodeAllocatable is what every simulated node offers to pods: a
+// benchmark sizing its workloads checks they fit before it waits for them.
+func NodeAllocatable() corev1.ResourceList { return nodeResources("3800m", "15Gi") }
+
+func nodeResources(cpu, mem string) corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU:              resource.MustParse(cpu),
+		corev1.ResourceMemory:           resource.MustParse(mem),
+		corev1.ResourcePods:             resource.MustParse("110"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
+	}
+}
+
 // nodeObject is one simulated node: labelled like a cloud node in one of
 // three zones, with the allocatable of a 4-CPU/16-GiB machine. Its status
 // (nodeInfo included) is set at creation — nodes are the one kind whose
@@ -27,14 +40,6 @@ func NodeName(i int) string { return fmt.Sprintf("node-%03d", i) }
 func nodeObject(i int, kubeletVersion string) *corev1.Node {
 	name := NodeName(i)
 	zone := Zones[i%len(Zones)]
-	res := func(cpu, mem string) corev1.ResourceList {
-		return corev1.ResourceList{
-			corev1.ResourceCPU:              resource.MustParse(cpu),
-			corev1.ResourceMemory:           resource.MustParse(mem),
-			corev1.ResourcePods:             resource.MustParse("110"),
-			corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
-		}
-	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name,
@@ -54,8 +59,8 @@ func nodeObject(i int, kubeletVersion string) *corev1.Node {
 			},
 		},
 		Status: corev1.NodeStatus{
-			Capacity:    res("4", "16Gi"),
-			Allocatable: res("3800m", "15Gi"),
+			Capacity:    nodeResources("4", "16Gi"),
+			Allocatable: NodeAllocatable(),
 			NodeInfo: corev1.NodeSystemInfo{
 				KubeletVersion:          kubeletVersion,
 				KubeProxyVersion:        kubeletVersion, //nolint:staticcheck // still reported by real clusters and read by kup

@@ -145,6 +145,11 @@ func (w Workload) labels() map[string]string {
 	return map[string]string{"app": w.Name, SandboxLabel: "true"}
 }
 
+// PodRequests is what each of w's pods requests.
+func (w Workload) PodRequests() corev1.ResourceList {
+	return w.podTemplate().Spec.Containers[0].Resources.Requests
+}
+
 func (w Workload) podTemplate() corev1.PodTemplateSpec {
 	container := corev1.Container{
 		Name:  "app",
