@@ -19,14 +19,15 @@ import (
 // The admission simulator runs kup's continuous admission (NextWave asked
 // again whenever a budget comes back or a node is done, as the rollout's
 // live cache makes it) on a cluster whose timings are exact: a node takes
-// perNode from its first eviction to done, a replacement pod is Ready
+// perNode from its evictions to done, a replacement pod is Ready
 // podReady after its eviction, nothing waits on a busy control plane.
 // The sandbox benchmark measures kup on a real control plane that two
 // cores keep busy; the simulator says how far kup's choice of nodes alone
 // is from plan.OverlapBound, in milliseconds and the same every run.
 
 var (
-	simPerNode  = flag.Duration("sim.per-node", 18300*time.Millisecond, "BenchmarkAdmissionSimulation: a node's time from its last eviction to done (default: the sandbox canary's)")
+	simNodes    = flag.Int("sim.nodes", 0, "BenchmarkAdmissionSimulation: nodes of the simulated cluster (0: 20, 100 and 200)")
+	simPerNode  = flag.Duration("sim.per-node", 18300*time.Millisecond, "BenchmarkAdmissionSimulation: a node's time from its evictions to done, cordon to done when no budget holds its drain (default: the sandbox canary's)")
 	simPodReady = flag.Duration("sim.pod-ready", 5*time.Second, "BenchmarkAdmissionSimulation: a replacement pod's time from its eviction to Ready, when its PDB's budget is back (default: the sandbox's pod ready delay)")
 )
 
@@ -388,7 +389,11 @@ func TestAdmissionSimulation(t *testing.T) {
 // -sim.per-node and -sim.pod-ready replay other timings: those a loaded
 // control plane shows, to see whether they alone explain a sandbox run.
 func BenchmarkAdmissionSimulation(b *testing.B) {
-	for _, n := range []int{20, 100, 200} {
+	sizes := []int{20, 100, 200}
+	if *simNodes > 0 {
+		sizes = []int{*simNodes}
+	}
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("nodes-%d", n), func(b *testing.B) {
 			cfg := simConfig{nodes: n, podsPerNode: 38, mix: simBenchMix(n), maxUnavailable: percent(20),
 				perNode: *simPerNode, podReady: *simPodReady}
