@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -61,62 +60,6 @@ var (
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
 
-// benchDeployment is one Deployment of the benchmark's mix and the PDB
-// protecting it.
-type benchDeployment struct {
-	name     string
-	replicas int32
-	pdb      *sandbox.PDBSpec
-}
-
-// benchMix is the issue's workload: 40 Deployments, about 20 pods per
-// node (4,000 on 200 nodes), ten under each PDB shape the issue names.
-// The sizes follow how PDBs are written in practice: maxUnavailable 1
-// guards small services (3–10 replicas, not scaled with the cluster),
-// the percentage shapes guard the large ones. The sizes matter: a
-// Deployment of R replicas on R nodes under maxUnavailable 1 needs R waves
-// whatever the tool (plan.LowerBound's PDB term), so 100-replica
-// Deployments under maxUnavailable 1 would make every strategy but the
-// sequential one pointless, and the comparison meaningless.
-func benchMix(nodes int) []benchDeployment {
-	// Scaled down for quick runs, a Deployment keeps at least 10 replicas:
-	// below that minAvailable 90% allows no disruption at all and its
-	// nodes could never be drained.
-	scale := func(r int) int32 { return int32(max(10, int(math.Round(float64(r)*float64(nodes)/200)))) }
-	mu := func(s string) *intstr.IntOrString { v := intstr.Parse(s); return &v }
-	var out []benchDeployment
-	add := func(shape string, sizes []int, scaled bool, minAvail, maxUnavail string) {
-		for i, r := range sizes {
-			d := benchDeployment{name: fmt.Sprintf("%s-%02d", shape, i), replicas: int32(r)}
-			if scaled {
-				d.replicas = scale(r)
-			}
-			d.pdb = &sandbox.PDBSpec{Name: d.name}
-			if minAvail != "" {
-				d.pdb.MinAvailable = mu(minAvail)
-			}
-			if maxUnavail != "" {
-				d.pdb.MaxUnavailable = mu(maxUnavail)
-			}
-			out = append(out, d)
-		}
-	}
-	add("one", []int{3, 4, 5, 5, 6, 6, 8, 8, 10, 10}, false, "", "1")                      // 65
-	add("ninety", []int{20, 20, 30, 30, 40, 40, 50, 50, 60, 60}, true, "90%", "")          // 400
-	add("quarter", []int{60, 80, 100, 100, 120, 120, 140, 140, 160, 180}, true, "", "25%") // 1,200
-	add("tenth", []int{150, 180, 200, 220, 230, 240, 250, 260, 295, 310}, true, "", "10%") // 2,335
-	return out
-}
-
-// benchWorkloads is the sandbox's form of mix, and its number of pods.
-func benchWorkloads(mix []benchDeployment) (ws []sandbox.Workload, pods int) {
-	for _, d := range mix {
-		ws = append(ws, sandbox.Workload{Namespace: "bench", Name: d.name, Kind: "Deployment", Replicas: d.replicas, PDB: d.pdb})
-		pods += int(d.replicas)
-	}
-	return ws, pods
-}
-
 // mixFits says why the mix scaled to nodes cannot all run on that many
 // sandbox nodes, or nil when it can. Without it a run too small for its
 // pods waited the full settle deadline (10 minutes) for pods the scheduler
@@ -124,15 +67,12 @@ func benchWorkloads(mix []benchDeployment) (ws []sandbox.Workload, pods int) {
 // is exact here: every pod asks the same, and a node's CPU is a whole
 // number of pods' requests.
 func mixFits(nodes int) error {
-	ws, _ := benchWorkloads(benchMix(nodes))
 	alloc := sandbox.NodeAllocatable()
 	need := corev1.ResourceList{}
-	for _, w := range ws {
+	for _, w := range sandbox.RolloutMix(nodes) {
 		for name, q := range w.PodRequests() {
 			sum := need[name]
-			for range w.Replicas {
-				sum.Add(q)
-			}
+			sum.Add(*resource.NewMilliQuantity(q.MilliValue()*int64(w.Replicas), q.Format))
 			need[name] = sum
 		}
 	}
@@ -349,15 +289,18 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Hour)
 	defer cancel()
 	cs := c.Client()
-	mix := benchMix(n)
-	ws, pods := benchWorkloads(mix)
+	ws := sandbox.RolloutMix(n)
+	pods := 0
+	for _, w := range ws {
+		pods += int(w.Replicas)
+	}
 	if err := c.Apply(ctx, ws...); err != nil {
 		b.Fatal(err)
 	}
 	if err := settle(ctx, cs, 10*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%s: %d nodes, %d pods in %d Deployments settled", strategy, n, pods, len(mix))
+	b.Logf("%s: %d nodes, %d pods in %d Deployments settled", strategy, n, pods, len(ws))
 
 	var replace time.Duration
 	if strategy == rollout.StrategyWaves && *benchReplace {
