@@ -56,6 +56,8 @@ var (
 	benchCompareList    = flag.Bool("rollout.compare-drain-list", false, "BenchmarkRolloutStrategies: also roll with kup's waves (as configured) but with drains waiting for evicted pods by LISTing their node's pods every half second instead of reading the live cache, for the ratio")
 	benchKwokWorkers    = flag.Int("rollout.kwok-pod-workers", 0, "BenchmarkRolloutStrategies: kwok's pod workers (podPlayStageParallelism: pod transitions made at once for all simulated kubelets together) in every sandbox (0: the sandbox's default)")
 	benchCompareKwok    = flag.Int("rollout.compare-kwok-pod-workers", 0, "BenchmarkRolloutStrategies: also roll with kup's waves (as configured) on a sandbox whose kwok has this many pod workers (0: no such run), for the ratio")
+	benchGOGC           = flag.Int("rollout.gogc", 0, "BenchmarkRolloutStrategies: GOGC of every sandbox's processes (0: this environment's, Go's 100 if unset)")
+	benchCompareGOGC    = flag.Int("rollout.compare-gogc", 0, "BenchmarkRolloutStrategies: also roll with kup's waves (as configured) on a sandbox whose processes run with this GOGC (0: no such run), for the ratios of makespan, CPU and peak memory")
 	benchIdle           = flag.Duration("rollout.idle-cpu", 20*time.Second, "BenchmarkRolloutStrategies: before kup's waves, measure the settled sandbox's CPU use at rest for this long (0: not measured), for the work floor")
 	benchRecord         = flag.String("rollout.record", "", "BenchmarkRolloutStrategies: directory to write each run's Result (JSON, with per-node step times) and event log to")
 )
@@ -162,6 +164,9 @@ type benchRun struct {
 	// before the rollout, over IdleOver (0: not measured).
 	Idle     map[string]time.Duration `json:"idle,omitempty"`
 	IdleOver time.Duration            `json:"idleOver,omitempty"`
+	// Peak is each sandbox process's peak resident memory (VmHWM) in
+	// bytes, read after the rollout: seeding and settling included.
+	Peak map[string]int64 `json:"peak,omitempty"`
 	// in is the planner's input as the run found it, for
 	// plan.OverlapBound once the per-node time is known.
 	in plan.Input
@@ -222,6 +227,11 @@ func BenchmarkRolloutStrategies(b *testing.B) {
 			runs[strategyKwokWorkers] = benchStrategy(b, strategyKwokWorkers, 0)
 		})
 	}
+	if *benchCompareGOGC > 0 {
+		b.Run(string(strategyGOGC), func(b *testing.B) {
+			runs[strategyGOGC] = benchStrategy(b, strategyGOGC, 0)
+		})
+	}
 	if *benchCompareOverlap {
 		b.Run("waves-no-overlap", func(b *testing.B) {
 			runs[strategyNoOverlap] = benchStrategy(b, strategyNoOverlap, 0)
@@ -276,6 +286,22 @@ const strategyDrainList rollout.Strategy = "waves-drain-list"
 // whose kwok has -rollout.compare-kwok-pod-workers pod workers.
 const strategyKwokWorkers rollout.Strategy = "waves-kwok-workers"
 
+// strategyGOGC names kup's waves run as configured on a sandbox whose
+// processes run with GOGC -rollout.compare-gogc.
+const strategyGOGC rollout.Strategy = "waves-gogc"
+
+// gogcName says what GOGC the sandboxes' processes have.
+func gogcName(n int) string {
+	if n != 0 {
+		return fmt.Sprint(n)
+	}
+	if v := os.Getenv("GOGC"); v != "" {
+		return v + " (this environment's)"
+	}
+	return "Go's default, 100"
+
+}
+
 // benchStrategy starts a fresh sandbox, seeds the mix, rolls it with the
 // strategy and reports the run's figures as metrics.
 func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun {
@@ -285,7 +311,11 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	if strategy == strategyKwokWorkers {
 		workers = *benchCompareKwok
 	}
-	c := sandboxtest.Start(b, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: n, Workloads: "none", PodReadyDelay: *benchPodReady, KwokPodWorkers: workers})
+	gogc := *benchGOGC
+	if strategy == strategyGOGC {
+		gogc = *benchCompareGOGC
+	}
+	c := sandboxtest.Start(b, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: n, Workloads: "none", PodReadyDelay: *benchPodReady, KwokPodWorkers: workers, GOGC: gogc})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Hour)
 	defer cancel()
 	cs := c.Client()
@@ -331,7 +361,7 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	planned := len(plan.PlanWaves(in).Waves)
 
 	// The comparison runs are kup's waves with one thing changed.
-	asConfigured := strategy == rollout.StrategyWaves || strategy == strategyRounds || strategy == strategyDrainList || strategy == strategyKwokWorkers
+	asConfigured := strategy == rollout.StrategyWaves || strategy == strategyRounds || strategy == strategyDrainList || strategy == strategyKwokWorkers || strategy == strategyGOGC
 	opts := rollout.Options{
 		Target: "v1.37.2", Policy: policy, Strategy: strategy, BatchSize: batch,
 		Drain: drain.Options{Timeout: 15 * time.Minute}, Overlap: asConfigured || strategy == strategyBatched,
@@ -474,6 +504,12 @@ func benchStrategy(b *testing.B, strategy rollout.Strategy, batch int) *benchRun
 	run := summarise(res, bound)
 	run.CPU, run.Cores = cpu, runtime.NumCPU()
 	run.Idle, run.IdleOver = idle, idleOver
+	run.Peak = map[string]int64{}
+	for name, p := range c.Processes {
+		if _, peak := p.Memory(); peak > 0 {
+			run.Peak[name] = peak
+		}
+	}
 	run.in = in
 	run.Replace = replace
 	run.Rolled, run.Nodes, run.Planned = rolled, n, planned
@@ -612,7 +648,7 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-16s %6s %6s %11s %9s %10s %9s %8s %10s\n", "strategy", "nodes", "waves", "makespan", "per-node", "refused", "evict/pod", "PDB-viol", "worst-avail")
-	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyBatched, strategyRounds, strategyDrainList, strategyKwokWorkers, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
+	for _, s := range []rollout.Strategy{rollout.StrategyWaves, strategyBatched, strategyRounds, strategyDrainList, strategyKwokWorkers, strategyGOGC, strategyNoOverlap, rollout.StrategySequential, rollout.StrategyFixedBatch} {
 		r := runs[s]
 		if r == nil {
 			continue
@@ -734,11 +770,19 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	if kw := runs[strategyKwokWorkers]; kw != nil {
 		fmt.Fprintf(&b, "kwok-%d / kup:        %.2f× (kup's waves on a sandbox whose kwok makes %d pod transitions at once, not %s)\n", *benchCompareKwok, ratio(kw.Makespan, kup.Makespan), *benchCompareKwok, kwokWorkersName(*benchKwokWorkers))
 	}
+	if g := runs[strategyGOGC]; g != nil {
+		fmt.Fprintf(&b, "gogc-%d / kup:       %.2f× makespan, %.2f× CPU (kup's waves on a sandbox whose processes run with GOGC %d, not %s)\n",
+			*benchCompareGOGC, ratio(g.Makespan, kup.Makespan), ratio(sumCPU(g.CPU), sumCPU(kup.CPU)), *benchCompareGOGC, gogcName(*benchGOGC))
+		fmt.Fprintf(&b, "gogc-%d peak memory: %s; %.2f× kup's\n", *benchCompareGOGC, memLine(g.Peak), float64(sumMem(g.Peak))/float64(max(sumMem(kup.Peak), 1)))
+	}
 	if bt := runs[strategyBatched]; bt != nil {
 		fmt.Fprintf(&b, "batched / kup:       %.2f× (kup's waves overlapping but not continuous: the next wave once the newest one's drains are done)\n", ratio(bt.Makespan, kup.Makespan))
 	}
 	if no := runs[strategyNoOverlap]; no != nil {
 		fmt.Fprintf(&b, "no overlap / kup:    %.2f× (kup's waves without Options.Overlap)\n", ratio(no.Makespan, kup.Makespan))
+	}
+	if len(kup.Peak) > 0 {
+		fmt.Fprintf(&b, "peak memory:   %s, GOGC %s\n", memLine(kup.Peak), gogcName(*benchGOGC))
 	}
 	fmt.Fprintf(&b, "kup PDB violations:  %d (target 0)\n", kup.Violations)
 	return b.String()
@@ -1079,6 +1123,25 @@ func cpuLine(cpu map[string]time.Duration, cores int, makespan time.Duration) st
 }
 
 // loadAverage is the 1-, 5- and 15-minute load average, or "unknown".
+// memLine is the processes' peak memory: the sum, then each, the
+// largest first.
+func memLine(peak map[string]int64) string {
+	names := slices.SortedFunc(maps.Keys(peak), func(a, b string) int { return cmp.Compare(peak[b], peak[a]) })
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %d MiB", n, peak[n]>>20))
+	}
+	return fmt.Sprintf("%d MiB (%s)", sumMem(peak)>>20, strings.Join(parts, ", "))
+}
+
+func sumMem(peak map[string]int64) int64 {
+	var total int64
+	for _, v := range peak {
+		total += v
+	}
+	return total
+}
+
 func loadAverage() string {
 	data, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {

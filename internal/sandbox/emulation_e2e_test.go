@@ -1,7 +1,10 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,7 +23,8 @@ import (
 func TestEmulatedVersions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: 1})
+	// A GOGC of its own, to see the restarts below keep it.
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: 1, GOGC: 250})
 	for _, comp := range sandbox.ControlPlaneComponents {
 		e, err := c.EmulatedVersion(ctx, comp)
 		if err != nil {
@@ -57,6 +61,15 @@ func TestEmulatedVersions(t *testing.T) {
 	for _, comp := range sandbox.ControlPlaneComponents {
 		if got := loaded.Emulated[comp]; got != "1.36" {
 			t.Errorf("state on disk: %s emulates %q, want 1.36", comp, got)
+		}
+	}
+	if loaded.GOGC != 250 {
+		t.Errorf("state on disk: GOGC %d, want 250", loaded.GOGC)
+	}
+	// Restarted components run with the sandbox's GOGC, as the others do.
+	for name, p := range c.Processes {
+		if got := processGOGC(t, p.PID); got != "250" {
+			t.Errorf("%s (pid %d) runs with GOGC %q, want 250", name, p.PID, got)
 		}
 	}
 	// Asking again changes nothing: the same processes keep running.
@@ -102,4 +115,20 @@ func TestEmulatedVersions(t *testing.T) {
 	if err := c.RunComponent(ctx, sandbox.Scheduler, "v1.36.3", "1.37", sandbox.UpgradeOptions{}); err == nil {
 		t.Error("v1.36.3 emulating 1.37 was accepted")
 	}
+}
+
+// processGOGC is the GOGC in a running process's environment, "" if none.
+func processGOGC(t *testing.T, pid int) string {
+	t.Helper()
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatalf("reading the environment of pid %d: %v", pid, err)
+	}
+	var gogc string
+	for _, kv := range bytes.Split(env, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("GOGC=")); ok {
+			gogc = string(v) // the last one is the one Go reads
+		}
+	}
+	return gogc
 }

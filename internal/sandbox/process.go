@@ -31,20 +31,27 @@ type Process struct {
 	exited chan struct{} // closed when a process we own has been reaped
 }
 
-// startProcess runs bin in its own session (so a Ctrl-C in the terminal
+// startProcess runs bin with env in its own session (so a Ctrl-C in the terminal
 // that ran `kup sandbox up` does not reach it, and the whole group can be
 // signalled at once), logging to logPath. With dieWithParent the kernel
 // kills it if the starting process dies, so a killed test leaves nothing
 // behind.
-func startProcess(name, bin string, args []string, logPath string, dieWithParent bool) (*Process, error) {
+func startProcess(name, bin string, args, env []string, logPath string, dieWithParent bool) (*Process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening log for %s: %w", name, err)
 	}
 	defer logf.Close()
-	fmt.Fprintf(logf, "\n==== %s: %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
+	var gogc string // what a reader of the log wants to know of env
+	for _, e := range env {
+		if strings.HasPrefix(e, "GOGC=") {
+			gogc = e + " "
+		}
+	}
+	fmt.Fprintf(logf, "\n==== %s: %s%s %s\n", time.Now().Format(time.RFC3339), gogc, bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if dieWithParent {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL

@@ -32,6 +32,13 @@ func TestSandboxEndToEnd(t *testing.T) {
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: nodes, Workloads: "default", PodReadyDelay: time.Second, KwokPodWorkers: 8})
 	cs := c.Client()
 
+	// Asked for no GOGC, its processes inherit this environment's.
+	for name, p := range c.Processes {
+		if got, want := processGOGC(t, p.PID), os.Getenv("GOGC"); got != want {
+			t.Errorf("%s (pid %d) runs with GOGC %q, want this environment's %q", name, p.PID, got, want)
+		}
+	}
+
 	// All nodes Ready at v1.36.3.
 	nl, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
