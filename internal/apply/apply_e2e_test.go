@@ -33,6 +33,7 @@ import (
 // (v1.34 kubelets stay within n-3 of a 1.37 apiserver, so none has to move
 // mid-path), verification green, the report written.
 func TestApplyTwoHopsMixedNodes(t *testing.T) {
+	t.Parallel() // its own sandbox and state directory
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.35.4", NodeVersion: "v1.35.4,v1.34.4", Nodes: 10, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

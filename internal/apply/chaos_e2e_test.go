@@ -92,6 +92,7 @@ func TestApplySurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test")
 	}
+	t.Parallel() // its own sandbox, state directory and kup processes
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.35.4", NodeVersion: "v1.35.4,v1.34.4", Nodes: 32, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
@@ -200,6 +201,7 @@ func TestApplyInterruptions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test")
 	}
+	t.Parallel() // its own sandbox, state directory and kup processes
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: 12, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()

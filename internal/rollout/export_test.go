@@ -2,6 +2,11 @@ package rollout
 
 import "time"
 
+// These setters change package state every rollout in the test binary
+// reads. A test that calls one must not call t.Parallel: Go runs such
+// tests first, one at a time, and the parallel ones (each on its own
+// sandbox) only after them.
+
 // SetWakeOnBudgets turns the budget informer of continuous admission on
 // or off, for the benchmark's comparison.
 func SetWakeOnBudgets(on bool) { wakeOnBudgetGrowth = on }

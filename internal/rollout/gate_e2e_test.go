@@ -31,12 +31,16 @@ import (
 //     naming the workload; the nodes in flight finish and none stays
 //     cordoned.
 func TestRolloutHealthGate(t *testing.T) {
+	t.Parallel() // its own sandboxes, no package state changed (see export_test.go)
 	for _, repair := range []bool{true, false} {
 		name := "timeout"
 		if repair {
 			name = "held-then-met"
 		}
-		t.Run(name, func(t *testing.T) { rolloutHealthGate(t, repair) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rolloutHealthGate(t, repair)
+		})
 	}
 }
 

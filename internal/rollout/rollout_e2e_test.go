@@ -32,12 +32,16 @@ import (
 // with overlapping waves, and with nodes admitted continuously as budgets
 // come back (Options.Continuous).
 func TestRolloutThirtyNodes(t *testing.T) {
+	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	for _, continuous := range []bool{false, true} {
 		name := "overlapping-waves"
 		if continuous {
 			name = "continuous"
 		}
-		t.Run(name, func(t *testing.T) { rolloutThirtyNodes(t, continuous) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rolloutThirtyNodes(t, continuous)
+		})
 	}
 }
 
@@ -188,6 +192,7 @@ func rolloutThirtyNodes(t *testing.T, continuous bool) {
 // changed), a node that never comes back is named too, and no other node
 // is left cordoned.
 func TestRolloutStopsOnFailure(t *testing.T) {
+	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 8, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -282,6 +287,7 @@ func assertCordoned(ctx context.Context, t *testing.T, c *sandbox.Cluster, want 
 // budgets more than once, their drains waiting on 429s for the
 // replacements — and the watcher still sees no PDB violated.
 func TestRolloutAutoBudgetRounds(t *testing.T) {
+	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 20, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -343,12 +349,14 @@ func TestRolloutAutoBudgetRounds(t *testing.T) {
 // instead of stopping on it. The node goes while the canary upgrades, so
 // it is still among the nodes to roll.
 func TestRolloutSkipsADeletedNode(t *testing.T) {
+	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	for _, continuous := range []bool{false, true} {
 		name := "overlapping-waves"
 		if continuous {
 			name = "continuous"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			c := sandboxtest.Start(t, sandbox.Options{Version: "v1.37.2", NodeVersion: "v1.36.3", Nodes: 5, Workloads: "default", PodReadyDelay: time.Second})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
@@ -462,6 +470,7 @@ func (u *countingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, v
 // at the target but never started again — gets the upgrade run once more,
 // without a drain. The nodes left mid-way go first.
 func TestRolloutFinishesAKilledRun(t *testing.T) {
+	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	const target = "v1.37.2"
 	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 7, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
