@@ -67,6 +67,8 @@ const (
 	NodeNotReady       = "KUP-NODE-001"
 	NodePressure       = "KUP-NODE-002"
 	NodeCordoned       = "KUP-NODE-003"
+	NodeKupCordoned    = "KUP-NODE-004"
+	NodeKupPending     = "KUP-NODE-005"
 	PodsPending        = "KUP-POD-001"
 	PodsCrashLooping   = "KUP-POD-002"
 	PodsNotReady       = "KUP-POD-003"
@@ -109,6 +111,10 @@ var catalogue = []Check{
 		"Relieve the pressure first: the node evicts pods by itself and refuses the pods other drains send it."},
 	{NodeCordoned, FamilyHealth, Info, "Node is already cordoned",
 		"Nothing to do: kup drains and upgrades it like the others, sends it no evicted pods, and leaves it cordoned afterwards, as it found it."},
+	{NodeKupCordoned, FamilyHealth, Warning, "Node left cordoned by a kup run",
+		"If no kup run is under way, run kup again to the version the finding names: it resumes and uncordons the nodes it cordoned (a node whose upgrade failed after you have seen why). To give a node back without upgrading it: kubectl uncordon NODE."},
+	{NodeKupPending, FamilyHealth, Warning, "Nodes carry kup's pending taint from a kup run",
+		"kup taints the nodes still to upgrade while a rollout runs and removes the taint when it ends; left behind, it steers new pods away from them. If no kup run is under way, run kup again to the version the finding names (the taint goes when it ends), or remove it: kubectl taint nodes NODE upgrade.kup.dev/pending-."},
 	{PodsPending, FamilyHealth, Warning, "Pods are Pending",
 		"Find out why they are not scheduled (kubectl describe pod): they compete for the room evicted pods need, and the capacity verdicts do not count them."},
 	{PodsCrashLooping, FamilyHealth, Warning, "Pods are in CrashLoopBackOff",

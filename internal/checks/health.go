@@ -3,10 +3,13 @@ package checks
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kup-project/kup/internal/rollout"
 )
 
 // Health finds nodes that are not Ready, under pressure or already
@@ -63,8 +66,60 @@ func nodeHealth(x *index) []Finding {
 			out = append(out, found(NodePressure, "node "+n.Name+" reports "+strings.Join(pressure, ", "), obj))
 		}
 		if n.Spec.Unschedulable {
-			out = append(out, found(NodeCordoned, "node "+n.Name+" is cordoned (spec.unschedulable); kup will upgrade it and leave it cordoned", obj))
+			if f, ok := leftCordoned(n); ok {
+				out = append(out, f)
+			} else {
+				out = append(out, found(NodeCordoned, "node "+n.Name+" is cordoned (spec.unschedulable); kup will upgrade it and leave it cordoned", obj))
+			}
 		}
+	}
+	return append(out, leftPending(x.snap.Nodes)...)
+}
+
+// leftCordoned is the finding for a node a kup run cordoned and has not
+// released (its state annotation says so): not cordoned "as found", but
+// kup's to give back, which a run to the same version does.
+func leftCordoned(n *corev1.Node) (Finding, bool) {
+	st, ok := rollout.StateOf(n)
+	if !ok || !st.CordonedByKup || st.Phase == rollout.StepDone {
+		return Finding{}, false
+	}
+	when := ""
+	if !st.Updated.IsZero() {
+		when = ", recorded " + st.Updated.UTC().Format("2006-01-02 15:04 MST")
+	}
+	obj := []Object{nodeObject(n.Name)}
+	if st.Phase == rollout.StepFailed {
+		return foundf(NodeKupCordoned, obj, "node %s was left cordoned by a kup run to %s when its upgrade failed (its state annotation %s%s)", n.Name, st.Target, rollout.StateAnnotation, when), true
+	}
+	return foundf(NodeKupCordoned, obj, "node %s was cordoned by a kup run to %s that is under way or did not finish (its last step: %s%s); a run to %s resumes and uncordons it", n.Name, st.Target, st.Phase, when, st.Target), true
+}
+
+// leftPending reports the nodes that carry kup's PreferNoSchedule taint,
+// one finding per version the taint names.
+func leftPending(nodes []corev1.Node) []Finding {
+	byTarget := map[string][]string{}
+	for i := range nodes {
+		for _, t := range nodes[i].Spec.Taints {
+			if t.Key == rollout.PendingTaint {
+				byTarget[t.Value] = append(byTarget[t.Value], nodes[i].Name)
+			}
+		}
+	}
+	var out []Finding
+	for _, target := range slices.Sorted(maps.Keys(byTarget)) {
+		names := byTarget[target]
+		slices.Sort(names)
+		objs := make([]Object, len(names))
+		for i, n := range names {
+			objs[i] = nodeObject(n)
+		}
+		shown := names
+		if len(shown) > 5 {
+			shown = append(slices.Clone(shown[:5]), fmt.Sprintf("and %d more", len(names)-5))
+		}
+		out = append(out, foundf(NodeKupPending, objs, "%d node(s) carry kup's taint %s:PreferNoSchedule from a kup run to %s that is under way or did not finish: %s",
+			len(names), rollout.PendingTaint, target, strings.Join(shown, ", ")))
 	}
 	return out
 }

@@ -1,11 +1,15 @@
 package checks
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kup-project/kup/internal/rollout"
 )
 
 func TestHealth(t *testing.T) {
@@ -50,6 +54,84 @@ func TestHealth(t *testing.T) {
 		s := snapshot(tc.nodes, tc.pods)
 		s.Events = tc.events
 		checkKeys(t, tc.name, Health(Input{Snapshot: s}), tc.want)
+	}
+}
+
+// kupState records a kup run's state on the node as the rollout writes
+// it; raw replaces the annotation with text as it is.
+func kupState(target, phase string, cordonedByKup bool) nodeOpt {
+	return func(n *corev1.Node) {
+		st, _ := json.Marshal(rollout.NodeState{Target: target, Phase: phase, CordonedByKup: cordonedByKup, Updated: testNow.Add(-time.Hour)})
+		n.Annotations = map[string]string{rollout.StateAnnotation: string(st)}
+	}
+}
+
+func rawState(text string) nodeOpt {
+	return func(n *corev1.Node) { n.Annotations = map[string]string{rollout.StateAnnotation: text} }
+}
+
+func pending(target string) nodeOpt {
+	return func(n *corev1.Node) {
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: rollout.PendingTaint, Value: target, Effect: corev1.TaintEffectPreferNoSchedule})
+	}
+}
+
+// TestHealthKupLeftovers: what an unfinished kup run leaves on nodes — a
+// cordon it owns, its pending taint — is reported as kup's to give back,
+// not as a cordon kup keeps "as found".
+func TestHealthKupLeftovers(t *testing.T) {
+	const to = "v1.37.2"
+	for _, tc := range []struct {
+		name  string
+		nodes []corev1.Node
+		want  []string
+	}{
+		{name: "cordoned by kup mid-drain", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepDrain, true))}, want: []string{"warning KUP-NODE-004 Node a"}},
+		{name: "cordoned by kup, upgrade failed", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepFailed, true))}, want: []string{"warning KUP-NODE-004 Node a"}},
+		{name: "cordoned before kup came", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepDrain, false))}, want: []string{"info KUP-NODE-003 Node a"}},
+		{name: "cordoned again after kup was done", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepDone, false))}, want: []string{"info KUP-NODE-003 Node a"}},
+		{name: "kup's state but uncordoned by hand", nodes: []corev1.Node{mkNode("a", kupState(to, rollout.StepDrain, true))}},
+		{name: "unreadable state", nodes: []corev1.Node{mkNode("a", cordoned, rawState("{not json"))}, want: []string{"info KUP-NODE-003 Node a"}},
+		{name: "a user's PreferNoSchedule taint", nodes: []corev1.Node{mkNode("a", taint("example.com/slow"))}},
+		{
+			name: "pending taints grouped by version",
+			nodes: []corev1.Node{
+				mkNode("n1", pending(to)), mkNode("n2", pending(to)), mkNode("n3", pending(to)), mkNode("n4", pending(to)),
+				mkNode("n5", pending(to)), mkNode("n6", pending(to)), mkNode("n7", pending(to)), mkNode("old", pending("v1.36.3")), mkNode("clean"),
+			},
+			want: []string{"warning KUP-NODE-005 Node n1", "warning KUP-NODE-005 Node old"},
+		},
+	} {
+		checkKeys(t, tc.name, Health(Input{Snapshot: snapshot(tc.nodes, nil)}), tc.want)
+	}
+
+	// The messages name the version to run again to, and the nodes.
+	fs := Health(Input{Snapshot: snapshot([]corev1.Node{
+		mkNode("a", cordoned, kupState(to, rollout.StepDrain, true)),
+		mkNode("b", cordoned, kupState(to, rollout.StepFailed, true)),
+		mkNode("n1", pending(to)), mkNode("n2", pending(to)), mkNode("n3", pending(to)), mkNode("n4", pending(to)),
+		mkNode("n5", pending(to)), mkNode("n6", pending(to)), mkNode("n7", pending(to)),
+	}, nil)})
+	want := map[string]string{
+		"a":  "node a was cordoned by a kup run to v1.37.2 that is under way or did not finish (its last step: drain, recorded 2026-11-25 11:00 UTC); a run to v1.37.2 resumes and uncordons it",
+		"b":  "node b was left cordoned by a kup run to v1.37.2 when its upgrade failed (its state annotation upgrade.kup.dev/state, recorded 2026-11-25 11:00 UTC)",
+		"n1": "7 node(s) carry kup's taint upgrade.kup.dev/pending:PreferNoSchedule from a kup run to v1.37.2 that is under way or did not finish: n1, n2, n3, n4, n5, and 2 more",
+	}
+	for _, f := range fs {
+		if w, ok := want[f.Objects[0].Name]; ok {
+			if f.Message != w {
+				t.Errorf("%s on %s:\n got %s\nwant %s", f.ID, f.Objects[0].Name, f.Message, w)
+			}
+			delete(want, f.Objects[0].Name)
+		}
+	}
+	for n := range want {
+		t.Errorf("no finding on %s", n)
+	}
+	for _, f := range fs {
+		if f.ID == NodeKupPending && len(f.Objects) != 7 {
+			t.Errorf("the pending-taint finding names %d nodes, want all 7", len(f.Objects))
+		}
 	}
 }
 

@@ -1412,6 +1412,11 @@ func isReady(n *corev1.Node) bool {
 	return false
 }
 
+// StateOf is the state a kup run recorded on n (false when there is
+// none, or it cannot be read), for the preflight's report of what an
+// unfinished run left behind.
+func StateOf(n *corev1.Node) (NodeState, bool) { return nodeState(n) }
+
 // nodeState is the state an earlier kup run recorded on n (false when
 // there is none, or it cannot be read).
 func nodeState(n *corev1.Node) (NodeState, bool) {
