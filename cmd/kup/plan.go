@@ -17,7 +17,9 @@ import (
 )
 
 func newPlanCommand() *cobra.Command {
-	a := &action.Plan{}
+	// A control plane at --to with nodes behind it is planned: the
+	// nodes' rolls, their waves and every check.
+	a := &action.Plan{NodesOnly: true}
 	var output, maxUnavailable string
 	var noColor, listAll bool
 	var save string

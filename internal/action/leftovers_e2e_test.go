@@ -2,6 +2,7 @@ package action_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/kup-project/kup/internal/rollout"
 	"github.com/kup-project/kup/internal/sandbox"
 	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
+	"github.com/kup-project/kup/internal/version"
 )
 
 func TestMain(m *testing.M) {
@@ -31,7 +33,9 @@ func TestMain(m *testing.M) {
 // leaves that node cordoned and every node not done tainted. kup plan
 // for the next upgrade says so: KUP-NODE-004 on the cordoned node, not KUP-NODE-003 (a cordon
 // kup keeps "as found"), and KUP-NODE-005 naming every tainted node, both
-// with the version to run again to; running again clears both.
+// with the version to run again to, in the plan for the next upgrade
+// and in the nodes-only plan for the version the run was going to;
+// running again clears both.
 func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	// The kubelets go to the control plane's version; then the plan for
 	// the next minor finds what the killed run left.
@@ -114,6 +118,41 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	}
 	if len(pending) != 1 || !slices.Equal(pending[0].Objects, tainted) || !strings.Contains(pending[0].Message, "kup run to "+to) {
 		t.Errorf("findings %s: %+v, want one naming %v and %s", checks.NodeKupPending, pending, tainted, to)
+	}
+
+	// The plan for the version the killed run was going to: the control
+	// plane is there already, so it is the nodes' rolls (kup plan's
+	// NodesOnly) with the same findings; without NodesOnly (kup apply's
+	// preflight) there is nothing to plan.
+	p := planFor(c, to)
+	p.NodesOnly = true
+	nodesOnly, err := p.Run(ctx)
+	if err != nil {
+		t.Fatalf("nodes-only plan to %s: %v", to, err)
+	}
+	behind := 0
+	for _, n := range nodes.Items {
+		if n.Status.NodeInfo.KubeletVersion != to {
+			behind++
+		}
+	}
+	waved := 0
+	for _, w := range nodesOnly.Rollout.Waves {
+		waved += len(w.Nodes)
+	}
+	if !strings.HasPrefix(nodesOnly.Backup.When, "before the first node") {
+		t.Errorf("nodes-only plan: backup %q, want it before the first node", nodesOnly.Backup.When)
+	}
+	if behind == 0 || nodesOnly.NodesToRoll != behind || waved != behind || len(nodesOnly.Path.Hops) != 0 {
+		t.Errorf("nodes-only plan: %d nodes to roll in waves of %d nodes, %d hops; want the %d nodes behind %s and no hop", nodesOnly.NodesToRoll, waved, len(nodesOnly.Path.Hops), behind, to)
+	}
+	for _, id := range []string{checks.NodeKupCordoned, checks.NodeKupPending} {
+		if !slices.ContainsFunc(nodesOnly.Findings, func(f checks.Finding) bool { return f.ID == id }) {
+			t.Errorf("nodes-only plan: no %s finding", id)
+		}
+	}
+	if _, err := planFor(c, to).Run(ctx); !errors.Is(err, version.ErrSameVersion) {
+		t.Errorf("plan to %s without NodesOnly: %v, want %v", to, err, version.ErrSameVersion)
 	}
 
 	// As the findings say: run again to the version, and both are gone.

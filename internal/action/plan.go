@@ -46,6 +46,12 @@ type Plan struct {
 	// sandbox's); empty leaves etcd's health unknown.
 	EtcdEndpoint string
 	To           string
+	// NodesOnly plans the rolls of the nodes behind a control plane that
+	// is at To already (version.PathOptions.NodesOnly) instead of failing
+	// with version.ErrSameVersion. kup plan sets it; kup apply's
+	// preflight does not, so a resumed apply is not held by what its own
+	// stopped run left behind (a node NotReady in its upgrade).
+	NodesOnly bool
 	// Manifests are files or directories scanned for removed APIs.
 	Manifests []string
 	// MaxUnavailable, ZoneByZone and BudgetRounds shape the waves (see
@@ -133,7 +139,7 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 	}
 	from := oldest(cv.APIServers)
 	res.From = from.String()
-	opts := version.PathOptions{Cluster: &cv}
+	opts := version.PathOptions{Cluster: &cv, NodesOnly: a.NodesOnly}
 	if a.ControlPlane != nil {
 		if inst := a.ControlPlane.Capabilities().Installable; inst != nil {
 			opts.Installable = func(v version.Version) bool { return inst(v.String()) }
@@ -202,6 +208,8 @@ func (a *Plan) Run(ctx context.Context) (*report.Plan, error) {
 	if len(path.Hops) > 0 {
 		h := path.Hops[0]
 		res.Backup.When = fmt.Sprintf("before hop 1 (control plane %s → %s)", h.From, h.To)
+	} else {
+		res.Backup.When = "before the first node is cordoned (no control-plane hop)"
 	}
 	var caps *provider.Capabilities
 	provName := ""

@@ -64,6 +64,12 @@ type PathOptions struct {
 	// Kubelets, no nodes. Kubectl is ignored: it is the operator's client,
 	// not part of the rollout (CheckSkew on the observed cluster judges it).
 	Cluster *ClusterVersions `json:"-"`
+	// NodesOnly: when the control plane is at the target already but
+	// some kubelet or kube-proxy in Cluster is older (an upgrade stopped
+	// between its control plane and its nodes, or a managed control plane
+	// upgraded in the provider's console), the path is those nodes' rolls
+	// with no hop, instead of ErrSameVersion.
+	NodesOnly bool `json:"-"`
 }
 
 // UpgradePath is the plan of versions for one upgrade: control-plane hops one
@@ -221,7 +227,11 @@ func Path(from, to Version, rel *Releases, opts PathOptions) (*UpgradePath, erro
 		notes = append(notes, fmt.Sprintf("target %s resolved to %s, the newest %s patch of %s", to, p, installableWord(opts), to.MinorString()))
 	}
 
+	nodesOnly := false
 	switch c := target.Compare(from); {
+	case c == 0 && opts.NodesOnly && nodesBehind(from, opts.Cluster):
+		nodesOnly = true
+		notes = append(notes, fmt.Sprintf("the control plane is already at %s: no hop, only the nodes behind it roll", from))
 	case c == 0:
 		return fail(ErrSameVersion, "the control plane is already at %s; nothing to upgrade (allowed: a newer known release, up to %s)",
 			from, newestKnown(rel))
@@ -229,24 +239,12 @@ func Path(from, to Version, rel *Releases, opts PathOptions) (*UpgradePath, erro
 		return fail(ErrDowngrade, "%s is older than %s: kup never downgrades a control plane, because upstream Kubernetes supports no control-plane downgrade; to go back, restore the etcd backup taken before the upgrade (allowed: targets newer than %s)",
 			target, from, from)
 	}
-	if target.MinorsAfter(newestMinor) > 0 {
-		return fail(ErrBeyondTable, "%s is newer than the newest minor in the release table (%s, dated %s); allowed: up to %s, or pass --releases FILE with a newer table",
-			target, newestMinor.MinorString(), rel.Date().Format(dateLayout), newestKnown(rel))
-	}
-	if !rel.Known(target) {
-		if known := rel.Patches(target); known != nil {
-			return fail(ErrUnknownVersion, "%s is not a known release of %s (known: %s); pick one of those or pass --releases FILE with a newer table",
-				target.Upstream(), target.MinorString(), listVersions(known))
+	// A nodes-only path's target is what the control plane runs: real
+	// whether or not the table lists it, and installed already.
+	if !nodesOnly {
+		if detail, sentinel := checkTarget(target, rel, installable); sentinel != nil {
+			return fail(sentinel, "%s", detail)
 		}
-		return fail(ErrUnknownVersion, "the release table has no release of %s; known minors: %s", target.MinorString(), listVersions(rel.Minors()))
-	}
-	if !installable(target) {
-		p, ok := rel.NewestMatching(target, installable)
-		allowed := "none of its releases"
-		if ok {
-			allowed = "up to " + p.String()
-		}
-		return fail(ErrNotInstallable, "the provider cannot install %s (of %s it can install %s)", target, target.MinorString(), allowed)
 	}
 
 	if newest, ok := rel.NewestPatch(from); ok && from.Minor() != target.Minor() && newest.Compare(from) > 0 {
@@ -256,11 +254,13 @@ func Path(from, to Version, rel *Releases, opts PathOptions) (*UpgradePath, erro
 	// The control plane's versions: cp[0] now, cp[i] after hop i.
 	cp := []Version{from}
 	var reasons []string
-	if target.Minor() == from.Minor() {
+	switch {
+	case nodesOnly:
+	case target.Minor() == from.Minor():
 		cp = append(cp, target)
 		reasons = append(reasons, fmt.Sprintf("patch upgrade within %s: one hop straight to the requested %s (patch releases of a minor may be skipped)",
 			target.MinorString(), target))
-	} else {
+	default:
 		hops := target.Minor() - from.Minor()
 		for m := from.Minor() + 1; m < target.Minor(); m++ {
 			minor := MinorVersion(target.Major(), m)
@@ -358,6 +358,52 @@ func Path(from, to Version, rel *Releases, opts PathOptions) (*UpgradePath, erro
 	}
 	p.Benefit = benefit(p)
 	return p, nil
+}
+
+// checkTarget is Path's verdict on a target newer than the control
+// plane, as its detail and a sentinel (nil when the target will do):
+// beyond the release table, not a known release, or not one the provider
+// can install.
+func checkTarget(target Version, rel *Releases, installable func(Version) bool) (string, error) {
+	newestMinor := rel.NewestMinor()
+	targetFail := func(sentinel error, format string, args ...any) (string, error) {
+		return fmt.Sprintf(format, args...), sentinel
+	}
+	if target.MinorsAfter(newestMinor) > 0 {
+		return targetFail(ErrBeyondTable, "%s is newer than the newest minor in the release table (%s, dated %s); allowed: up to %s, or pass --releases FILE with a newer table",
+			target, newestMinor.MinorString(), rel.Date().Format(dateLayout), newestKnown(rel))
+	}
+	if !rel.Known(target) {
+		if known := rel.Patches(target); known != nil {
+			return targetFail(ErrUnknownVersion, "%s is not a known release of %s (known: %s); pick one of those or pass --releases FILE with a newer table",
+				target.Upstream(), target.MinorString(), listVersions(known))
+		}
+		return targetFail(ErrUnknownVersion, "the release table has no release of %s; known minors: %s", target.MinorString(), listVersions(rel.Minors()))
+	}
+	if !installable(target) {
+		p, ok := rel.NewestMatching(target, installable)
+		allowed := "none of its releases"
+		if ok {
+			allowed = "up to " + p.String()
+		}
+		return targetFail(ErrNotInstallable, "the provider cannot install %s (of %s it can install %s)", target, target.MinorString(), allowed)
+	}
+	return "", nil
+}
+
+// nodesBehind reports whether a kubelet or kube-proxy of c is older than v.
+func nodesBehind(v Version, c *ClusterVersions) bool {
+	if c == nil {
+		return false
+	}
+	for _, m := range []map[string]Version{c.Kubelets, c.KubeProxies} {
+		for _, nv := range m {
+			if nv.Compare(v) < 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func installableWord(opts PathOptions) string {
@@ -628,6 +674,9 @@ func benefit(p *UpgradePath) string {
 	}
 	if p.NodeRolls == 0 {
 		return "no node needs a roll"
+	}
+	if len(p.Hops) == 0 {
+		return fmt.Sprintf("%d node rolls, to the control plane's version", p.NodeRolls)
 	}
 	if p.NodeRolls >= p.LockstepNodeRolls {
 		if p.NodeRolls == p.LockstepNodeRolls {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -646,4 +647,79 @@ func TestPathPre128KubeletRule(t *testing.T) {
 		t.Errorf("invalid: %v", p.Violations())
 	}
 	checkInvariants(t, p, opts)
+}
+
+// TestPathNodesOnly: with NodesOnly, a control plane already at the
+// target and nodes behind it make a path of no hop and those nodes'
+// rolls, within the node upgrader's limit; without nodes behind, or
+// without NodesOnly, it is still ErrSameVersion.
+func TestPathNodesOnly(t *testing.T) {
+	rel := DefaultReleases()
+	for _, tc := range []struct {
+		name      string
+		at        string
+		kubelets  map[string]Version
+		proxies   map[string]Version
+		nodesOnly bool
+		maxMinors int
+		wantErr   error
+		rolls     map[string]int // node → rolls
+	}{
+		{name: "nodes behind", at: "v1.37.2", kubelets: nodes("a", "v1.36.3", "b", "v1.37.2", "c", "v1.35.4"), nodesOnly: true,
+			rolls: map[string]int{"a": 1, "b": 0, "c": 1}},
+		{name: "one minor per roll", at: "v1.37.2", kubelets: nodes("a", "v1.35.4"), nodesOnly: true, maxMinors: 1,
+			rolls: map[string]int{"a": 2}},
+		{name: "a kube-proxy behind", at: "v1.37.2", kubelets: nodes("a", "v1.37.2"), proxies: nodes("a", "v1.36.3"), nodesOnly: true,
+			rolls: map[string]int{"a": 1}},
+		{name: "an older patch behind", at: "v1.37.2", kubelets: nodes("a", "v1.37.1"), nodesOnly: true,
+			rolls: map[string]int{"a": 1}},
+		{name: "every node at the target", at: "v1.37.2", kubelets: nodes("a", "v1.37.2"), nodesOnly: true, wantErr: ErrSameVersion},
+		{name: "nodes behind, not asked", at: "v1.37.2", kubelets: nodes("a", "v1.36.3"), wantErr: ErrSameVersion},
+		{name: "no nodes", at: "v1.37.2", nodesOnly: true, wantErr: ErrSameVersion},
+	} {
+		at := MustParse(tc.at)
+		opts := PathOptions{NodesOnly: tc.nodesOnly, NodeMaxMinorsPerRoll: tc.maxMinors,
+			Cluster: &ClusterVersions{APIServers: []Version{at}, Kubelets: tc.kubelets, KubeProxies: tc.proxies}}
+		p, err := Path(at, at, rel, opts)
+		if tc.wantErr != nil {
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("%s: err %v, want %v", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(p.Hops) != 0 || p.From.Compare(at) != 0 || p.To.Compare(at) != 0 || !p.Valid() {
+			t.Errorf("%s: %d hops, %s → %s, violations %v; want none, %s → %s\n%s", tc.name, len(p.Hops), p.From, p.To, p.Violations(), at, at, p)
+		}
+		got := map[string]int{}
+		for _, n := range p.Nodes {
+			got[n.Node] = n.Rolls
+			if n.Rolls > 0 && n.To.Compare(at) != 0 {
+				t.Errorf("%s: node %s rolls to %s, want %s", tc.name, n.Node, n.To, at)
+			}
+		}
+		if !maps.Equal(got, tc.rolls) {
+			t.Errorf("%s: rolls %v, want %v\n%s", tc.name, got, tc.rolls, p)
+		}
+		final := 0
+		for _, r := range p.FinalNodeRolls {
+			final++
+			if r.BeforeHop != 0 {
+				t.Errorf("%s: roll %+v before hop %d of none", tc.name, r, r.BeforeHop)
+			}
+		}
+		if want := sumRolls(tc.rolls); final != want {
+			t.Errorf("%s: %d final rolls, want %d", tc.name, final, want)
+		}
+	}
+}
+
+func sumRolls(m map[string]int) int {
+	n := 0
+	for _, r := range m {
+		n += r
+	}
+	return n
 }
