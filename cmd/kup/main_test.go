@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
 )
 
 // run executes kup with args as main would, returning stdout and the exit code.
@@ -84,8 +84,4 @@ func TestVersionsJSONCarriesReason(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	sandboxtest.RemoveKupBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sandboxtest.Main(m) }

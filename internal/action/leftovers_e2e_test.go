@@ -22,20 +22,15 @@ import (
 	"github.com/kup-project/kup/internal/version"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	sandboxtest.RemoveKupBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sandboxtest.Main(m) }
 
 // TestPlanReportsWhatAKilledRunLeft: `kup nodes upgrade` killed with
 // SIGKILL (a laptop that slept, an OOM kill) while its canary upgrades
 // leaves that node cordoned and every node not done tainted. kup plan
-// for the next upgrade says so: KUP-NODE-004 on the cordoned node, not KUP-NODE-003 (a cordon
-// kup keeps "as found"), and KUP-NODE-005 naming every tainted node, both
-// with the version to run again to, in the plan for the next upgrade
-// and in the nodes-only plan for the version the run was going to;
-// running again clears both.
+// says so, for the next upgrade and (nodes only) for the version the run
+// was going to: KUP-NODE-004 on the cordoned node, not KUP-NODE-003 (a
+// cordon kup keeps "as found"), and KUP-NODE-005 naming every tainted
+// node, both with the version to run again to. Running again clears both.
 func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	// The kubelets go to the control plane's version; then the plan for
 	// the next minor finds what the killed run left.

@@ -21,11 +21,7 @@ import (
 	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	sandboxtest.RemoveKupBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sandboxtest.Main(m) }
 
 // kupRun is one kup process against the sandbox.
 type kupRun struct {

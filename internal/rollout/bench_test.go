@@ -299,7 +299,6 @@ func gogcName(n int) string {
 		return v + " (this environment's)"
 	}
 	return "Go's default, 100"
-
 }
 
 // benchStrategy starts a fresh sandbox, seeds the mix, rolls it with the
@@ -719,7 +718,7 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 			kup.PerNode.Round(100*time.Millisecond), kup.Canary.Round(100*time.Millisecond), kup.BudgetBack.Round(100*time.Millisecond), podReady,
 			kup.Nodes, kup.PerNode.Round(100*time.Millisecond), kup.BudgetBack.Round(100*time.Millisecond))
 	}
-	if total := sumCPU(kup.CPU); total > 0 && kup.Cores > 0 {
+	if total := sum(kup.CPU); total > 0 && kup.Cores > 0 {
 		// The work kup's rollout made the cluster do (evictions,
 		// replacement pods created, scheduled, started, budgets
 		// recomputed), done on every core of this machine without a
@@ -732,7 +731,7 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 		// At rest the cluster burns rate cores whatever the schedule: a
 		// faster rollout burns less of it, so the work is what the
 		// rollout added, done on the cores rest leaves.
-		if rate := sumCPU(kup.Idle).Seconds() / max(kup.IdleOver.Seconds(), 1e-9); kup.IdleOver > 0 && rate < float64(kup.Cores) {
+		if rate := sum(kup.Idle).Seconds() / max(kup.IdleOver.Seconds(), 1e-9); kup.IdleOver > 0 && rate < float64(kup.Cores) {
 			work := total.Seconds() - rate*kup.Makespan.Seconds()
 			wf := time.Duration(work / (float64(kup.Cores) - rate) * float64(time.Second))
 			fmt.Fprintf(&b, "at rest:       %s\n", cpuLine(kup.Idle, kup.Cores, kup.IdleOver))
@@ -772,8 +771,8 @@ func benchTable(runs map[rollout.Strategy]*benchRun) string {
 	}
 	if g := runs[strategyGOGC]; g != nil {
 		fmt.Fprintf(&b, "gogc-%d / kup:       %.2f× makespan, %.2f× CPU (kup's waves on a sandbox whose processes run with GOGC %d, not %s)\n",
-			*benchCompareGOGC, ratio(g.Makespan, kup.Makespan), ratio(sumCPU(g.CPU), sumCPU(kup.CPU)), *benchCompareGOGC, gogcName(*benchGOGC))
-		fmt.Fprintf(&b, "gogc-%d peak memory: %s; %.2f× kup's\n", *benchCompareGOGC, memLine(g.Peak), float64(sumMem(g.Peak))/float64(max(sumMem(kup.Peak), 1)))
+			*benchCompareGOGC, ratio(g.Makespan, kup.Makespan), ratio(sum(g.CPU), sum(kup.CPU)), *benchCompareGOGC, gogcName(*benchGOGC))
+		fmt.Fprintf(&b, "gogc-%d peak memory: %s; %.2f× kup's\n", *benchCompareGOGC, memLine(g.Peak), float64(sum(g.Peak))/float64(max(sum(kup.Peak), 1)))
 	}
 	if bt := runs[strategyBatched]; bt != nil {
 		fmt.Fprintf(&b, "batched / kup:       %.2f× (kup's waves overlapping but not continuous: the next wave once the newest one's drains are done)\n", ratio(bt.Makespan, kup.Makespan))
@@ -1093,8 +1092,9 @@ func cpuTimes(c *sandbox.Cluster) map[string]time.Duration {
 	return out
 }
 
-func sumCPU(m map[string]time.Duration) time.Duration {
-	var t time.Duration
+// sum adds up a map's values: CPU times, peak memories.
+func sum[V time.Duration | int64](m map[string]V) V {
+	var t V
 	for _, v := range m {
 		t += v
 	}
@@ -1114,7 +1114,7 @@ func cpuLine(cpu map[string]time.Duration, cores int, makespan time.Duration) st
 		}
 		parts = append(parts, fmt.Sprintf(f, n, cpu[n].Seconds()))
 	}
-	total := sumCPU(cpu)
+	total := sum(cpu)
 	busy := 0.0
 	if makespan > 0 {
 		busy = total.Seconds() / makespan.Seconds()
@@ -1122,7 +1122,6 @@ func cpuLine(cpu map[string]time.Duration, cores int, makespan time.Duration) st
 	return fmt.Sprintf("%.0f cpu-s over %s = %.2f of %d cores busy on average (%s)", total.Seconds(), makespan.Round(time.Second), busy, cores, strings.Join(parts, ", "))
 }
 
-// loadAverage is the 1-, 5- and 15-minute load average, or "unknown".
 // memLine is the processes' peak memory: the sum, then each, the
 // largest first.
 func memLine(peak map[string]int64) string {
@@ -1131,17 +1130,10 @@ func memLine(peak map[string]int64) string {
 	for _, n := range names {
 		parts = append(parts, fmt.Sprintf("%s %d MiB", n, peak[n]>>20))
 	}
-	return fmt.Sprintf("%d MiB (%s)", sumMem(peak)>>20, strings.Join(parts, ", "))
+	return fmt.Sprintf("%d MiB (%s)", sum(peak)>>20, strings.Join(parts, ", "))
 }
 
-func sumMem(peak map[string]int64) int64 {
-	var total int64
-	for _, v := range peak {
-		total += v
-	}
-	return total
-}
-
+// loadAverage is the 1-, 5- and 15-minute load average, or "unknown".
 func loadAverage() string {
 	data, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {

@@ -836,7 +836,7 @@ func (c *Cluster) Describe() string {
 }
 
 // processEnv is the environment of the sandbox's processes: kup's, with
-// the sandbox's GOGC.
+// the sandbox's GOGC appended, which os/exec keeps over kup's own.
 func (c *Cluster) processEnv() []string {
 	env := os.Environ()
 	if c.GOGC != 0 {

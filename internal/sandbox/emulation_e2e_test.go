@@ -127,7 +127,7 @@ func processGOGC(t *testing.T, pid int) string {
 	var gogc string
 	for _, kv := range bytes.Split(env, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, []byte("GOGC=")); ok {
-			gogc = string(v) // the last one is the one Go reads
+			gogc = string(v) // os/exec passes one, the last it was given
 		}
 	}
 	return gogc

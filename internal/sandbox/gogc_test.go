@@ -6,14 +6,15 @@ import (
 )
 
 // TestProcessEnvGOGC: a sandbox's processes read the GOGC it was asked
-// for, over any in kup's environment (Go reads the last), and kup's
-// environment's when it was asked for none.
+// for, over any in kup's environment (os/exec keeps the last of a
+// variable given twice), and kup's environment's when it was asked for
+// none.
 func TestProcessEnvGOGC(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		env   string // kup's GOGC
 		gogc  int
-		reads string // the GOGC the process reads: the last in its environment
+		reads string // the GOGC the process reads: the last os/exec is given
 	}{
 		{name: "asked", env: "", gogc: 150, reads: "150"},
 		{name: "asked over the environment's", env: "50", gogc: 400, reads: "400"},

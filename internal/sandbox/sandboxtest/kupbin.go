@@ -19,7 +19,7 @@ var (
 // KupBinary builds this module's cmd/kup once per test binary and
 // returns its path, for tests that run (and kill) a real kup process. The
 // directory is world-readable: hosts reached through sudo run it too.
-// Call RemoveKupBinary from TestMain once the tests ran.
+// Use Main as the package's TestMain (or call RemoveKupBinary from it).
 func KupBinary(t testing.TB) string {
 	t.Helper()
 	kupOnce.Do(func() {
@@ -49,4 +49,12 @@ func RemoveKupBinary() {
 	if kupBin != "" {
 		_ = os.RemoveAll(filepath.Dir(kupBin))
 	}
+}
+
+// Main is the TestMain of a package whose tests use KupBinary: it runs
+// the tests, removes the binary and exits with their code.
+func Main(m *testing.M) {
+	code := m.Run()
+	RemoveKupBinary()
+	os.Exit(code)
 }
