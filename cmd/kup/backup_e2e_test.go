@@ -27,17 +27,10 @@ func TestBackupDeleteRestore(t *testing.T) {
 	state := t.TempDir()
 	// kup finds the sandbox from the kubeconfig through the state directory.
 	t.Setenv("KUP_STATE_DIR", state)
-	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: 3, Workloads: "default", StateDir: state})
 	// The restore restarts the control plane from another Cluster value
-	// (the one kup loads), whose processes the test's value does not
-	// know: stop the sandbox as recorded on disk.
-	t.Cleanup(func() {
-		if s, err := sandbox.Load(state, c.Name); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = s.StopContext(ctx)
-		}
-	})
+	// (the one kup loads); sandboxtest stops the sandbox as recorded on
+	// disk, after showing the logs of a failed test.
+	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: 3, Workloads: "default", StateDir: state})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	kc := "--kubeconfig=" + c.Kubeconfig

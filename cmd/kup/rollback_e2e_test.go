@@ -33,14 +33,9 @@ func startWindowSandbox(t *testing.T) (*sandbox.Cluster, string) {
 	t.Helper()
 	state := t.TempDir()
 	t.Setenv("KUP_STATE_DIR", state)
+	// sandboxtest stops what the state on disk records (kup moves the
+	// processes), after showing the logs of a failed test.
 	c := sandboxtest.Start(t, sandbox.Options{Version: "v1.36.3", Nodes: 3, Workloads: "default", StateDir: state})
-	t.Cleanup(func() {
-		if s, err := sandbox.Load(state, c.Name); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = s.StopContext(ctx)
-		}
-	})
 	return c, state
 }
 
