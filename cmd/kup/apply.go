@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -120,6 +121,9 @@ changed on it) and kup stops (resumable).`,
 				f.closeProgress()
 			}
 			printApplyResult(cmd, a, rep, f.output)
+			if errors.Is(err, apply.ErrBlockers) {
+				return &codedError{code: exitBlockers, err: err}
+			}
 			return err
 		},
 	}

@@ -116,9 +116,9 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	}
 
 	// The plan for the version the killed run was going to: the control
-	// plane is there already, so it is the nodes' rolls (kup plan's
-	// NodesOnly) with the same findings; without NodesOnly (kup apply's
-	// preflight) there is nothing to plan.
+	// plane is there already, so it is the nodes' rolls (NodesOnly, as
+	// kup plan and kup apply's preflight ask) with the same findings;
+	// without NodesOnly there is nothing to plan.
 	p := planFor(c, to)
 	p.NodesOnly = true
 	nodesOnly, err := p.Run(ctx)

@@ -48,9 +48,9 @@ type Plan struct {
 	To           string
 	// NodesOnly plans the rolls of the nodes behind a control plane that
 	// is at To already (version.PathOptions.NodesOnly) instead of failing
-	// with version.ErrSameVersion. kup plan sets it; kup apply's
-	// preflight does not, so a resumed apply is not held by what its own
-	// stopped run left behind (a node NotReady in its upgrade).
+	// with version.ErrSameVersion. kup plan and kup apply's preflight set
+	// it: an apply whose control plane is there already (upgraded in a
+	// provider's console, or by an earlier run) is checked as any other.
 	NodesOnly bool
 	// Manifests are files or directories scanned for removed APIs.
 	Manifests []string

@@ -18,7 +18,11 @@ import (
 func PreflightHook(cfgHost string, waive []string, planFor func() *Plan) apply.Preflight {
 	return func(ctx context.Context, target string) ([]report.FindingSummary, []report.FindingSummary, error) {
 		p := planFor()
-		p.To, p.Waive, p.Kubectl = target, waive, "-"
+		// NodesOnly: a control plane at the target with nodes behind is
+		// checked too. Only a new run gets here (a resumed one skips
+		// the preflight its first attempt passed), so what an earlier,
+		// finished run left is for the findings to say.
+		p.To, p.Waive, p.Kubectl, p.NodesOnly = target, waive, "-", true
 		if p.ControlPlane == nil { // else the caller named it (--provider eks)
 			if sb, err := sandboxprovider.Detect(cfgHost); err == nil {
 				p.ControlPlane = &sandboxprovider.ControlPlane{Cluster: sb}
@@ -27,9 +31,8 @@ func PreflightHook(cfgHost string, waive []string, planFor func() *Plan) apply.P
 		}
 		res, err := p.Run(ctx)
 		if errors.Is(err, version.ErrSameVersion) {
-			// The control plane is at the target already (a resumed or
-			// nodes-only run): no path to check; the rollout's own drain
-			// policy still refuses unsafe pods before it starts.
+			// Control plane and every node at the target: nothing will
+			// change, so there is nothing to check.
 			return nil, nil, nil
 		}
 		var re *ResultError

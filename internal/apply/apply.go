@@ -111,6 +111,14 @@ type Applier struct {
 	samples map[string]*report.Series
 }
 
+// ErrBlockers is what the error of a run its preflight stopped is (errors.Is):
+// blockers not waived, nothing changed.
+var ErrBlockers = errors.New("the preflight found blockers")
+
+type blockersError struct{ error }
+
+func (blockersError) Is(target error) bool { return target == ErrBlockers }
+
 // ErrPaused means the run stopped on request and can be resumed.
 var ErrPaused = errors.New("paused")
 
@@ -296,7 +304,7 @@ func (a *Applier) run(ctx context.Context, lock *journal.Lock) error {
 				for _, b := range blockers {
 					ids = append(ids, b.ID+" ("+b.Title+")")
 				}
-				err := fmt.Errorf("preflight found %d blocker(s): %s; fix them, or waive an ID with --waive ID after reading `kup plan --to %s`", len(blockers), strings.Join(ids, "; "), o.Target)
+				err := blockersError{fmt.Errorf("preflight found %d blocker(s): %s; fix them, or waive an ID with --waive ID after reading `kup plan --to %s`", len(blockers), strings.Join(ids, "; "), o.Target)}
 				_ = a.end(ctx, "preflight", journal.StatusFailed, err.Error())
 				a.j.Phase = journal.PhaseFailed
 				return err

@@ -1,0 +1,119 @@
+package action_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kup-project/kup/internal/checks"
+	"github.com/kup-project/kup/internal/sandbox"
+	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
+)
+
+// TestApplyChecksANodesOnlyUpgrade: kup apply --to V on a cluster whose
+// control plane is at V already and whose kubelets are behind (the
+// control plane upgraded in a provider's console, or by an earlier run)
+// runs the preflight any apply runs. A PodDisruptionBudget that allows
+// no disruption stops it before a node is cordoned, naming the budget;
+// with the budget gone, the same command rolls every node. (It used to
+// skip the preflight there: two of the three nodes rolled before the
+// rollout found it could not drain the third, and stopped half done.)
+func TestApplyChecksANodesOnlyUpgrade(t *testing.T) {
+	t.Parallel()
+	const to = "v1.36.3"
+	c := sandboxtest.Start(t, sandbox.Options{Version: to, NodeVersion: "v1.35.4", Nodes: 3, Workloads: "default", PodReadyDelay: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cs := c.Client()
+
+	// One replica under minAvailable 1: no disruption ever allowed.
+	labels := map[string]string{"app": "singleton"}
+	one := int32(1)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "singleton", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	minOne := intstr.FromInt32(1)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "singleton", Namespace: "default"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &minOne, Selector: &metav1.LabelSelector{MatchLabels: labels}},
+	}
+	if _, err := cs.PolicyV1().PodDisruptionBudgets("default").Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := cs.PolicyV1().PodDisruptionBudgets("default").Get(ctx, "singleton", metav1.GetOptions{})
+		if err == nil && got.Status.ObservedGeneration >= got.Generation && got.Status.ExpectedPods == 1 && got.Status.CurrentHealthy == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the budget's status never counted its pod: %+v (%v)", got, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	apply := func() (string, int) {
+		cmd := exec.Command(sandboxtest.KupBinary(t), "apply", "--to", to, "--kubeconfig", c.Kubeconfig,
+			"--upgrade-time", "1s", "--delete-emptydir-data", "--max-unavailable", "2", "--skip-backup")
+		cmd.Env = append(os.Environ(), "KUP_STATE_DIR="+filepath.Dir(filepath.Dir(c.Dir)), "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil && cmd.ProcessState == nil {
+			t.Fatal(err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	kubelets := func() (behind, cordoned []string) {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes.Items {
+			if n.Status.NodeInfo.KubeletVersion != to {
+				behind = append(behind, n.Name)
+			}
+			if n.Spec.Unschedulable {
+				cordoned = append(cordoned, n.Name)
+			}
+		}
+		return behind, cordoned
+	}
+
+	out, code := apply()
+	if code != 3 || !strings.Contains(out, "preflight found 1 blocker(s): "+checks.PDBZeroBudget) {
+		t.Fatalf("apply with a budget of 0: exit %d, want 3 (blockers) naming %s\n%s", code, checks.PDBZeroBudget, out)
+	}
+	if behind, cordoned := kubelets(); len(behind) != 3 || len(cordoned) != 0 {
+		t.Errorf("after the refused apply: %v behind %s, %v cordoned; want all 3 behind, none cordoned", behind, to, cordoned)
+	}
+
+	if err := cs.PolicyV1().PodDisruptionBudgets("default").Delete(ctx, "singleton", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, code = apply()
+	if code != 0 {
+		t.Fatalf("apply without the budget: exit %d\n%s", code, out)
+	}
+	if behind, cordoned := kubelets(); len(behind) != 0 || len(cordoned) != 0 {
+		t.Errorf("after the apply: %v behind %s, %v cordoned; want none\n%s", behind, to, cordoned, out)
+	}
+}
