@@ -502,8 +502,50 @@ func (c *Cluster) startComponent(ctx context.Context, component, bin, version st
 		if got != version {
 			return fmt.Errorf("%s reports %s, want %s", component, got, version)
 		}
+		if component == ControllerManager {
+			return controllersBuilt(ctx, hc, base)
+		}
 		return nil
 	})
+}
+
+// controllersBuilt is positive evidence that kube-controller-manager has
+// built its controllers: it adds a health check per controller to
+// /healthz once it has (BuildControllers). Before that it serves /healthz
+// and its metrics, yet still needs the apiserver: one that goes away then
+// makes it exit ("Error building controllers": the resourcequota
+// controller's discovery was refused). A rollback swaps it right before
+// the apiserver, so kup rollback lost its controller-manager this way
+// (TestRollbackSafeSurvivesKills, in CI and under load here).
+func controllersBuilt(ctx context.Context, hc *http.Client, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz?verbose", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	if !controllerChecks(string(body)) {
+		return fmt.Errorf("%s/healthz?verbose lists no controller yet: it has not built its controllers", base)
+	}
+	return nil
+}
+
+// controllerChecks reports whether a verbose /healthz lists a
+// controller's check ("[+]serviceaccount-token-controller ok").
+func controllerChecks(verbose string) bool {
+	for _, l := range strings.Split(verbose, "\n") {
+		if strings.HasPrefix(l, "[+]") && strings.HasSuffix(strings.TrimSpace(l), "-controller ok") {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Cluster) startKwok(ctx context.Context, bin string) error {
