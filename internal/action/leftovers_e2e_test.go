@@ -105,7 +105,7 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 			asFound = append(asFound, f)
 		}
 	}
-	if len(cordonedByKup) != 1 || cordonedByKup[0].Objects[0].Name != canary || !strings.Contains(cordonedByKup[0].Message, "a run to "+to+" resumes and uncordons it") {
+	if len(cordonedByKup) != 1 || cordonedByKup[0].Objects[0].Name != canary || !strings.Contains(cordonedByKup[0].Message, "a run to "+to+" resumes it, and any kup run that upgrades the node uncordons it") {
 		t.Errorf("findings %s: %+v, want one on %s naming %s", checks.NodeKupCordoned, cordonedByKup, canary, to)
 	}
 	if len(asFound) != 0 {

@@ -112,7 +112,7 @@ var catalogue = []Check{
 	{NodeCordoned, FamilyHealth, Info, "Node is already cordoned",
 		"Nothing to do: kup drains and upgrades it like the others, sends it no evicted pods, and leaves it cordoned afterwards, as it found it."},
 	{NodeKupCordoned, FamilyHealth, Warning, "Node left cordoned by a kup run",
-		"If no kup run is under way, run kup again to the version the finding names: it resumes and uncordons the nodes it cordoned (a node whose upgrade failed after you have seen why). To give a node back without upgrading it: kubectl uncordon NODE."},
+		"If no kup run is under way, run kup again to the version the finding names: it resumes and uncordons the nodes it cordoned (a node whose upgrade failed after you have seen why). A kup run to another version uncordons them too once it has upgraded them. To give a node back without upgrading it: kubectl uncordon NODE."},
 	{NodeKupPending, FamilyHealth, Warning, "Nodes carry kup's pending taint from a kup run",
 		"kup taints the nodes still to upgrade while a rollout runs and removes the taint when it ends; left behind, it steers new pods away from them. If no kup run is under way, run kup again to the version the finding names (the taint goes when it ends), or remove it: kubectl taint nodes NODE upgrade.kup.dev/pending-."},
 	{PodsPending, FamilyHealth, Warning, "Pods are Pending",

@@ -92,7 +92,7 @@ func leftCordoned(n *corev1.Node) (Finding, bool) {
 	if st.Phase == rollout.StepFailed {
 		return foundf(NodeKupCordoned, obj, "node %s was left cordoned by a kup run to %s when its upgrade failed (its state annotation %s%s)", n.Name, st.Target, rollout.StateAnnotation, when), true
 	}
-	return foundf(NodeKupCordoned, obj, "node %s was cordoned by a kup run to %s that is under way or did not finish (its last step: %s%s); a run to %s resumes and uncordons it", n.Name, st.Target, st.Phase, when, st.Target), true
+	return foundf(NodeKupCordoned, obj, "node %s was cordoned by a kup run to %s that is under way or did not finish (its last step: %s%s); a run to %s resumes it, and any kup run that upgrades the node uncordons it", n.Name, st.Target, st.Phase, when, st.Target), true
 }
 
 // leftPending reports the nodes that carry kup's PreferNoSchedule taint,

@@ -113,7 +113,7 @@ func TestHealthKupLeftovers(t *testing.T) {
 		mkNode("n5", pending(to)), mkNode("n6", pending(to)), mkNode("n7", pending(to)),
 	}, nil)})
 	want := map[string]string{
-		"a":  "node a was cordoned by a kup run to v1.37.2 that is under way or did not finish (its last step: drain, recorded 2026-11-25 11:00 UTC); a run to v1.37.2 resumes and uncordons it",
+		"a":  "node a was cordoned by a kup run to v1.37.2 that is under way or did not finish (its last step: drain, recorded 2026-11-25 11:00 UTC); a run to v1.37.2 resumes it, and any kup run that upgrades the node uncordons it",
 		"b":  "node b was left cordoned by a kup run to v1.37.2 when its upgrade failed (its state annotation upgrade.kup.dev/state, recorded 2026-11-25 11:00 UTC)",
 		"n1": "7 node(s) carry kup's taint upgrade.kup.dev/pending:PreferNoSchedule from a kup run to v1.37.2 that is under way or did not finish: n1, n2, n3, n4, n5, and 2 more",
 	}

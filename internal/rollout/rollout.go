@@ -511,7 +511,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	todo := r.scope(snap)
 	for _, n := range todo {
 		node := snap.node(n)
-		res.Nodes[n] = &NodeResult{Node: n, From: node.Status.NodeInfo.KubeletVersion, Outcome: "not-started", WasCordoned: node.Spec.Unschedulable && !cordonedByKup(node, o.Target)}
+		res.Nodes[n] = &NodeResult{Node: n, From: node.Status.NodeInfo.KubeletVersion, Outcome: "not-started", WasCordoned: node.Spec.Unschedulable && !kupOwnsCordon(node)}
 		res.EvictablePods += len(snap.evictableOn(n))
 	}
 	// The bound is of the cluster as found, before any wave changed it.
@@ -1146,7 +1146,7 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 		done()
 		return r.fail(ctx, nr, name, false, fmt.Errorf("reading node before cordoning: %w", err))
 	}
-	ours := cordonedByKup(cur, o.Target)
+	ours := kupOwnsCordon(cur)
 	if ours && upgradedByEarlierRun(cur, o.Target) {
 		// An earlier run drained and upgraded this node and was stopped
 		// before it recorded the node done: draining again would evict
@@ -1431,7 +1431,17 @@ func nodeState(n *corev1.Node) (NodeState, bool) {
 // this target and has not released it.
 func cordonedByKup(n *corev1.Node, target string) bool {
 	st, ok := nodeState(n)
-	return ok && st.Target == target && st.CordonedByKup && st.Phase != StepDone
+	return ok && st.Target == target && kupOwnsCordon(n)
+}
+
+// kupOwnsCordon is true when a kup run cordoned the node and has not
+// released it, whatever version that run went to: the cordon is kup's,
+// not its operator's, so the run that upgrades the node now lifts it. (A
+// run to another version, after one killed mid-way, used to take it for
+// the operator's and leave the node cordoned for good.)
+func kupOwnsCordon(n *corev1.Node) bool {
+	st, ok := nodeState(n)
+	return ok && st.CordonedByKup && st.Phase != StepDone
 }
 
 // resumeReadyGrace is how long a node an earlier run left in its upgrade,

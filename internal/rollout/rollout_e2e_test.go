@@ -468,18 +468,20 @@ func (u *countingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, v
 // those drained or upgraded again — and a node its operator cordoned,
 // upgraded and left cordoned. A node killed inside its upgrade — kubelet
 // at the target but never started again — gets the upgrade run once more,
-// without a drain. The nodes left mid-way go first.
+// without a drain. The nodes left mid-way go first. A node that a killed
+// run to another version cordoned is kup's too: upgraded and uncordoned.
 func TestRolloutFinishesAKilledRun(t *testing.T) {
 	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	const target = "v1.37.2"
-	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 7, Workloads: "default", PodReadyDelay: time.Second})
+	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 8, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cs := c.Client()
+	runTo := target
 	seed := func(node, phase string, cordon bool) {
 		t.Helper()
 		if phase != "" {
-			st, _ := json.Marshal(rollout.NodeState{Target: target, Phase: phase, CordonedByKup: true, Updated: time.Now().UTC()})
+			st, _ := json.Marshal(rollout.NodeState{Target: runTo, Phase: phase, CordonedByKup: true, Updated: time.Now().UTC()})
 			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{rollout.StateAnnotation: string(st)}}})
 			if _, err := cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 				t.Fatal(err)
@@ -497,6 +499,8 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 	seed("node-003", rollout.StepUpgrade, false) // killed after the uncordon, before "done"
 	seed("node-004", "", true)                   // cordoned by its operator
 	seed("node-005", rollout.StepUpgrade, true)  // killed inside the upgrade
+	runTo = "v1.37.1"
+	seed("node-007", rollout.StepDrain, true) // cordoned by a killed run to another version
 	for _, n := range []string{"node-002", "node-003", "node-005"} {
 		if err := c.SetNodeVersion(ctx, n, target); err != nil {
 			t.Fatal(err)
@@ -525,7 +529,7 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 		t.Fatalf("rollout failed: %v", err)
 	}
 	assertCordoned(ctx, t, c, map[string]bool{"node-004": true})
-	for _, n := range []string{"node-000", "node-001", "node-004", "node-006"} {
+	for _, n := range []string{"node-000", "node-001", "node-004", "node-006", "node-007"} {
 		if up.got[n] != 1 {
 			t.Errorf("%s upgraded %d times, want 1", n, up.got[n])
 		}
@@ -553,6 +557,9 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 	}
 	if nr := res.Nodes["node-004"]; nr == nil || !nr.WasCordoned || !nr.LeftCordoned {
 		t.Errorf("node-004 (the operator's cordon): %+v, want left cordoned", nr)
+	}
+	if nr := res.Nodes["node-007"]; nr == nil || nr.WasCordoned || nr.LeftCordoned || nr.Outcome != "upgraded" {
+		t.Errorf("node-007 (cordoned by a run to another version): %+v, want upgraded and uncordoned", nr)
 	}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
