@@ -518,20 +518,11 @@ func (c *Cluster) startComponent(ctx context.Context, component, bin, version st
 // the apiserver, so kup rollback lost its controller-manager this way
 // (TestRollbackSafeSurvivesKills, in CI and under load here).
 func controllersBuilt(ctx context.Context, hc *http.Client, base string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz?verbose", nil)
+	body, err := httpGet(ctx, hc, base+"/healthz?verbose", 64<<10)
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return err
-	}
-	if !controllerChecks(string(body)) {
+	if !controllerChecks(body) {
 		return fmt.Errorf("%s/healthz?verbose lists no controller yet: it has not built its controllers", base)
 	}
 	return nil
@@ -608,20 +599,27 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, p *Process
 }
 
 func httpOK(ctx context.Context, hc *http.Client, url string) error {
+	_, err := httpGet(ctx, hc, url, 4096)
+	return err
+}
+
+// httpGet returns up to limit bytes of what url answers; anything but 200
+// is an error naming the body's last line.
+func httpGet(ctx context.Context, hc *http.Client, url string, limit int64) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: HTTP %d: %s", url, resp.StatusCode, lastLine(string(body)))
+		return "", fmt.Errorf("%s: HTTP %d: %s", url, resp.StatusCode, lastLine(string(body)))
 	}
-	return nil
+	return string(body), err
 }
 
 // httpClient talks to the sandbox's components with the admin
