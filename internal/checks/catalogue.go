@@ -106,7 +106,7 @@ const (
 
 var catalogue = []Check{
 	{NodeNotReady, FamilyHealth, Blocker, "Node is not Ready",
-		"Repair the node so its kubelet reports Ready, or remove it from the cluster, before upgrading: kup cannot upgrade a node whose kubelet does not answer."},
+		"Repair the node so its kubelet reports Ready, or remove it from the cluster, before upgrading: kup cannot upgrade a node whose kubelet does not answer (a node not Ready inside an upgrade a kup run began is KUP-NODE-004 instead: running kup again finishes it)."},
 	{NodePressure, FamilyHealth, Warning, "Node is under memory, disk or PID pressure",
 		"Relieve the pressure first: the node evicts pods by itself and refuses the pods other drains send it."},
 	{NodeCordoned, FamilyHealth, Info, "Node is already cordoned",

@@ -40,6 +40,9 @@ func nodeHealth(x *index) []Finding {
 		n := &x.snap.Nodes[i]
 		obj := nodeObject(n.Name)
 		switch c := condition(n, corev1.NodeReady); {
+		case inKupUpgrade(n):
+			// Not Ready because kup's upgrade restarts its kubelet: what
+			// the run does next, KUP-NODE-004 says (leftCordoned).
 		case c == nil:
 			out = append(out, found(NodeNotReady, "node "+n.Name+" reports no Ready condition: its kubelet has never reported", obj))
 		case c.Status != corev1.ConditionTrue:
@@ -89,10 +92,28 @@ func leftCordoned(n *corev1.Node) (Finding, bool) {
 		when = ", recorded " + st.Updated.UTC().Format("2006-01-02 15:04 MST")
 	}
 	obj := []Object{nodeObject(n.Name)}
+	if inKupUpgrade(n) {
+		return foundf(NodeKupCordoned, obj, "node %s was cordoned by a kup run to %s that stopped inside the node's upgrade (its last step: %s%s) and is not Ready, its kubelet not back; a run to %s runs the upgrade again, and any kup run that upgrades the node uncordons it", n.Name, st.Target, st.Phase, when, st.Target), true
+	}
 	if st.Phase == rollout.StepFailed {
 		return foundf(NodeKupCordoned, obj, "node %s was left cordoned by a kup run to %s when its upgrade failed (its state annotation %s%s)", n.Name, st.Target, rollout.StateAnnotation, when), true
 	}
 	return foundf(NodeKupCordoned, obj, "node %s was cordoned by a kup run to %s that is under way or did not finish (its last step: %s%s); a run to %s resumes it, and any kup run that upgrades the node uncordons it", n.Name, st.Target, st.Phase, when, st.Target), true
+}
+
+// inKupUpgrade is true for a node that is not Ready inside an upgrade a
+// kup run began and did not finish: cordoned and drained by kup, its
+// kubelet being replaced. That is no sign of a sick node — a run upgrades
+// it (again) first — so it is not KUP-NODE-001, a blocker, which would
+// stop the very run that finishes it. A failed upgrade is not this: it
+// wants a look first.
+func inKupUpgrade(n *corev1.Node) bool {
+	st, ok := rollout.StateOf(n)
+	if !ok || !st.CordonedByKup || !n.Spec.Unschedulable || (st.Phase != rollout.StepUpgrade && st.Phase != rollout.StepReady) {
+		return false
+	}
+	c := condition(n, corev1.NodeReady)
+	return c == nil || c.Status != corev1.ConditionTrue
 }
 
 // leftPending reports the nodes that carry kup's PreferNoSchedule taint,

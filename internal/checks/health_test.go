@@ -59,6 +59,11 @@ func TestHealth(t *testing.T) {
 
 // kupState records a kup run's state on the node as the rollout writes
 // it; raw replaces the annotation with text as it is.
+// down: the kubelet stopped posting status.
+func down(n *corev1.Node) {
+	n.Status.Conditions[0] = corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown"}
+}
+
 func kupState(target, phase string, cordonedByKup bool) nodeOpt {
 	return func(n *corev1.Node) {
 		st, _ := json.Marshal(rollout.NodeState{Target: target, Phase: phase, CordonedByKup: cordonedByKup, Updated: testNow.Add(-time.Hour)})
@@ -88,6 +93,11 @@ func TestHealthKupLeftovers(t *testing.T) {
 	}{
 		{name: "cordoned by kup mid-drain", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepDrain, true))}, want: []string{"warning KUP-NODE-004 Node a"}},
 		{name: "cordoned by kup, upgrade failed", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepFailed, true))}, want: []string{"warning KUP-NODE-004 Node a"}},
+		{name: "not Ready inside kup's upgrade", nodes: []corev1.Node{mkNode("a", cordoned, down, kupState(to, rollout.StepUpgrade, true)), mkNode("b", cordoned, down, kupState(to, rollout.StepReady, true))}, want: []string{"warning KUP-NODE-004 Node a", "warning KUP-NODE-004 Node b"}},
+		{name: "not Ready, kup's upgrade failed", nodes: []corev1.Node{mkNode("a", cordoned, down, kupState(to, rollout.StepFailed, true))}, want: []string{"blocker KUP-NODE-001 Node a", "warning KUP-NODE-004 Node a"}},
+		{name: "not Ready while kup drains it", nodes: []corev1.Node{mkNode("a", cordoned, down, kupState(to, rollout.StepDrain, true))}, want: []string{"blocker KUP-NODE-001 Node a", "warning KUP-NODE-004 Node a"}},
+		{name: "not Ready inside kup's upgrade, uncordoned by hand", nodes: []corev1.Node{mkNode("a", down, kupState(to, rollout.StepUpgrade, true))}, want: []string{"blocker KUP-NODE-001 Node a"}},
+		{name: "not Ready in an upgrade, the cordon its operator's", nodes: []corev1.Node{mkNode("a", cordoned, down, kupState(to, rollout.StepUpgrade, false))}, want: []string{"blocker KUP-NODE-001 Node a", "info KUP-NODE-003 Node a"}},
 		{name: "cordoned before kup came", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepDrain, false))}, want: []string{"info KUP-NODE-003 Node a"}},
 		{name: "cordoned again after kup was done", nodes: []corev1.Node{mkNode("a", cordoned, kupState(to, rollout.StepDone, false))}, want: []string{"info KUP-NODE-003 Node a"}},
 		{name: "kup's state but uncordoned by hand", nodes: []corev1.Node{mkNode("a", kupState(to, rollout.StepDrain, true))}},
@@ -109,12 +119,14 @@ func TestHealthKupLeftovers(t *testing.T) {
 	fs := Health(Input{Snapshot: snapshot([]corev1.Node{
 		mkNode("a", cordoned, kupState(to, rollout.StepDrain, true)),
 		mkNode("b", cordoned, kupState(to, rollout.StepFailed, true)),
+		mkNode("c", cordoned, down, kupState(to, rollout.StepUpgrade, true)),
 		mkNode("n1", pending(to)), mkNode("n2", pending(to)), mkNode("n3", pending(to)), mkNode("n4", pending(to)),
 		mkNode("n5", pending(to)), mkNode("n6", pending(to)), mkNode("n7", pending(to)),
 	}, nil)})
 	want := map[string]string{
 		"a":  "node a was cordoned by a kup run to v1.37.2 that is under way or did not finish (its last step: drain, recorded 2026-11-25 11:00 UTC); a run to v1.37.2 resumes it, and any kup run that upgrades the node uncordons it",
 		"b":  "node b was left cordoned by a kup run to v1.37.2 when its upgrade failed (its state annotation upgrade.kup.dev/state, recorded 2026-11-25 11:00 UTC)",
+		"c":  "node c was cordoned by a kup run to v1.37.2 that stopped inside the node's upgrade (its last step: upgrade, recorded 2026-11-25 11:00 UTC) and is not Ready, its kubelet not back; a run to v1.37.2 runs the upgrade again, and any kup run that upgrades the node uncordons it",
 		"n1": "7 node(s) carry kup's taint upgrade.kup.dev/pending:PreferNoSchedule from a kup run to v1.37.2 that is under way or did not finish: n1, n2, n3, n4, n5, and 2 more",
 	}
 	for _, f := range fs {
