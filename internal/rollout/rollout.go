@@ -998,13 +998,13 @@ func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string, inFligh
 		in.Policy.BudgetRounds = r.autoRounds(s)
 	}
 	// Nodes an earlier, interrupted run cordoned (and drained, perhaps
-	// upgraded) go first: they are already out of service, and starting
-	// fresh nodes instead would leave more and more of them cordoned if
-	// kup is stopped again and again. If none of them can go now, the
-	// others may.
+	// upgraded) go first, whatever version it went to: they are already
+	// out of service, and starting fresh nodes instead would leave more
+	// and more of them cordoned if kup is stopped again and again. If
+	// none of them can go now, the others may.
 	var resumed []string
 	for _, n := range remaining {
-		if cordonedByKup(s.node(n), r.Options.Target) {
+		if kupOwnsCordon(s.node(n)) {
 			resumed = append(resumed, n)
 		}
 	}

@@ -469,7 +469,8 @@ func (u *countingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, v
 // upgraded and left cordoned. A node killed inside its upgrade — kubelet
 // at the target but never started again — gets the upgrade run once more,
 // without a drain. The nodes left mid-way go first. A node that a killed
-// run to another version cordoned is kup's too: upgraded and uncordoned.
+// run to another version cordoned is kup's too: it goes first, and is
+// upgraded and uncordoned.
 func TestRolloutFinishesAKilledRun(t *testing.T) {
 	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	const target = "v1.37.2"
@@ -548,7 +549,7 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 		}
 	}
 	// The nodes the killed run left mid-way go before any other.
-	for _, n := range []string{"node-000", "node-001", "node-002", "node-003", "node-005"} {
+	for _, n := range []string{"node-000", "node-001", "node-002", "node-003", "node-005", "node-007"} {
 		for _, other := range []string{"node-004", "node-006"} {
 			if a, b := res.Nodes[n], res.Nodes[other]; a == nil || b == nil || a.Wave >= b.Wave {
 				t.Errorf("%s (left mid-way) did not go before %s: waves %+v", n, other, res.Waves)
