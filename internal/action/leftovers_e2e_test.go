@@ -77,6 +77,16 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	_ = run.Wait()
 	t.Logf("killed kup while %s upgraded; its output so far: %q", canary, out.String())
 
+	// kup status tells from the nodes themselves: `kup nodes upgrade`
+	// keeps no journal.
+	status := exec.Command(sandboxtest.KupBinary(t), "status", "--kubeconfig", c.Kubeconfig)
+	status.Env = append(os.Environ(), "KUP_STATE_DIR="+filepath.Dir(filepath.Dir(c.Dir)), "NO_COLOR=1")
+	if b, err := status.CombinedOutput(); err != nil || !strings.Contains(string(b), "  "+canary+": run to "+to+", last step upgrade") ||
+		!strings.Contains(string(b), "cordoned by kup") || !strings.Contains(string(b), "4 node(s) carry kup's pending taint of a run to "+to) ||
+		!strings.Contains(string(b), "finish them with kup apply --to "+to) {
+		t.Errorf("kup status after the kill (%v):\n%s", err, b)
+	}
+
 	res, err := planFor(c, next).Run(ctx)
 	if err != nil {
 		t.Fatal(err)

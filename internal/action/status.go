@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/kup-project/kup/internal/journal"
+	"github.com/kup-project/kup/internal/rollout"
 )
 
 // Status is `kup status`: where the recorded upgrade of a cluster stands.
@@ -21,6 +25,69 @@ type Status struct {
 	JournalDir string
 	Out        io.Writer
 	Now        time.Time
+}
+
+// nodeLeftovers describes the nodes whose kup state annotation says a
+// run began and did not finish them, and the nodes carrying kup's pending
+// taint, with the command that finishes each run's nodes.
+func nodeLeftovers(nodes []corev1.Node, now time.Time) []string {
+	var lines []string
+	runs := map[string]bool{}
+	tainted := map[string][]string{}
+	for i := range nodes {
+		n := &nodes[i]
+		for _, t := range n.Spec.Taints {
+			if t.Key == rollout.PendingTaint {
+				tainted[t.Value] = append(tainted[t.Value], n.Name)
+				runs[t.Value] = true
+			}
+		}
+		st, ok := rollout.StateOf(n)
+		if !ok || st.Phase == rollout.StepDone {
+			continue
+		}
+		runs[st.Target] = true
+		l := fmt.Sprintf("  %s: run to %s, last step %s", n.Name, st.Target, st.Phase)
+		if !st.Updated.IsZero() {
+			l += fmt.Sprintf(" %s ago", now.Sub(st.Updated).Round(time.Second))
+		}
+		switch {
+		case st.CordonedByKup && n.Spec.Unschedulable:
+			l += "; cordoned by kup"
+		case n.Spec.Unschedulable:
+			l += "; cordoned by its operator (kup leaves that)"
+		default:
+			l += "; not cordoned"
+		}
+		if c := nodeReady(n); c != corev1.ConditionTrue {
+			l += "; Ready=" + string(c)
+		}
+		lines = append(lines, l)
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	slices.Sort(lines)
+	out := []string{"Nodes kup runs have not finished (their state annotation " + rollout.StateAnnotation + "):"}
+	out = append(out, lines...)
+	for _, v := range slices.Sorted(maps.Keys(tainted)) {
+		out = append(out, fmt.Sprintf("  %d node(s) carry kup's pending taint of a run to %s", len(tainted[v]), v))
+	}
+	var cmds []string
+	for _, v := range slices.Sorted(maps.Keys(runs)) {
+		cmds = append(cmds, "kup apply --to "+v)
+	}
+	out = append(out, "If no kup run is under way, finish them with "+strings.Join(cmds, ", or ")+" (or kup nodes upgrade --to the same version).")
+	return out
+}
+
+func nodeReady(n *corev1.Node) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
 }
 
 // Run prints the journal's phase, progress and what is left.
@@ -46,12 +113,20 @@ func (a *Status) Run(ctx context.Context) error {
 	} else if win != nil {
 		fmt.Fprintf(w, "Rollback window %s → %s: %s\n", win.From, win.To, win.Describe(now))
 	}
-	if j == nil && win != nil {
-		fmt.Fprintln(w, "No kup apply run is recorded for this cluster.")
-		return nil
+	// What kup runs left on the nodes, from their own records: a
+	// `kup nodes upgrade` keeps no journal, and a killed one leaves nodes
+	// cordoned all the same.
+	var left []string
+	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		left = nodeLeftovers(nodes.Items, now)
 	}
+	defer func() {
+		for _, l := range left {
+			fmt.Fprintln(w, l)
+		}
+	}()
 	if j == nil {
-		fmt.Fprintln(w, "No upgrade is recorded for this cluster.")
+		fmt.Fprintln(w, "No kup apply run is recorded for this cluster.")
 		return nil
 	}
 	fmt.Fprintf(w, "Upgrade run %s: %s → %s\n", j.RunID, j.From, j.Target)
