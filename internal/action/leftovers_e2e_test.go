@@ -3,9 +3,7 @@ package action_test
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -42,10 +40,7 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	defer cancel()
 	cs := c.Client()
 	kup := func(upgradeTime string) *exec.Cmd {
-		cmd := exec.Command(sandboxtest.KupBinary(t), "nodes", "upgrade", "--to", to, "--kubeconfig", c.Kubeconfig,
-			"--upgrade-time", upgradeTime, "--delete-emptydir-data", "--max-unavailable", "1")
-		cmd.Env = append(os.Environ(), "KUP_STATE_DIR="+filepath.Dir(filepath.Dir(c.Dir)), "NO_COLOR=1")
-		return cmd
+		return kupCommand(t, c, "nodes", "upgrade", "--to", to, "--upgrade-time", upgradeTime, "--delete-emptydir-data", "--max-unavailable", "1")
 	}
 
 	// Killed while the canary's upgrade (a minute long) runs.
@@ -79,9 +74,7 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 
 	// kup status tells from the nodes themselves: `kup nodes upgrade`
 	// keeps no journal.
-	status := exec.Command(sandboxtest.KupBinary(t), "status", "--kubeconfig", c.Kubeconfig)
-	status.Env = append(os.Environ(), "KUP_STATE_DIR="+filepath.Dir(filepath.Dir(c.Dir)), "NO_COLOR=1")
-	if b, err := status.CombinedOutput(); err != nil || !strings.Contains(string(b), "  "+canary+": run to "+to+", last step upgrade") ||
+	if b, err := kupCommand(t, c, "status").CombinedOutput(); err != nil || !strings.Contains(string(b), "  "+canary+": run to "+to+", last step upgrade") ||
 		!strings.Contains(string(b), "cordoned by kup") || !strings.Contains(string(b), "4 node(s) carry kup's pending taint of a run to "+to) ||
 		!strings.Contains(string(b), "finish them with kup apply --to "+to) {
 		t.Errorf("kup status after the kill (%v):\n%s", err, b)
@@ -202,9 +195,7 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	// As the findings say: run again to the version, and both are gone.
 	// kup apply this time: a new run, whose preflight (nodes only) the
 	// not-Ready canary does not stop.
-	again := exec.Command(sandboxtest.KupBinary(t), "apply", "--to", to, "--kubeconfig", c.Kubeconfig,
-		"--upgrade-time", "1s", "--delete-emptydir-data", "--max-unavailable", "1", "--skip-backup")
-	again.Env = append(os.Environ(), "KUP_STATE_DIR="+filepath.Dir(filepath.Dir(c.Dir)), "NO_COLOR=1")
+	again := kupCommand(t, c, "apply", "--to", to, "--upgrade-time", "1s", "--delete-emptydir-data", "--max-unavailable", "1", "--skip-backup")
 	if b, err := again.CombinedOutput(); err != nil {
 		t.Fatalf("kup apply: %v\n%s", err, b)
 	}

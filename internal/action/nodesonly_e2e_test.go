@@ -2,9 +2,6 @@ package action_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +48,7 @@ func TestApplyChecksANodesOnlyUpgrade(t *testing.T) {
 	}
 
 	apply := func() (string, int) {
-		cmd := exec.Command(sandboxtest.KupBinary(t), "apply", "--to", to, "--kubeconfig", c.Kubeconfig,
-			"--upgrade-time", "1s", "--delete-emptydir-data", "--max-unavailable", "2", "--skip-backup")
-		cmd.Env = append(os.Environ(), "KUP_STATE_DIR="+filepath.Dir(filepath.Dir(c.Dir)), "NO_COLOR=1")
+		cmd := kupCommand(t, c, "apply", "--to", to, "--upgrade-time", "1s", "--delete-emptydir-data", "--max-unavailable", "2", "--skip-backup")
 		out, err := cmd.CombinedOutput()
 		if err != nil && cmd.ProcessState == nil {
 			t.Fatal(err)
