@@ -117,7 +117,9 @@ func (a *Status) Run(ctx context.Context) error {
 	// `kup nodes upgrade` keeps no journal, and a killed one leaves nodes
 	// cordoned all the same.
 	var left []string
-	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
+		left = []string{fmt.Sprintf("Nodes a kup run left unfinished: unknown, listing nodes failed (%v)", err)}
+	} else {
 		left = nodeLeftovers(nodes.Items, now)
 	}
 	defer func() {
