@@ -32,16 +32,13 @@ type Status struct {
 // taint, with the command that finishes each run's nodes.
 func nodeLeftovers(nodes []corev1.Node, now time.Time) []string {
 	var lines []string
+	tainted := rollout.PendingByTarget(nodes)
 	runs := map[string]bool{}
-	tainted := map[string][]string{}
+	for v := range tainted {
+		runs[v] = true
+	}
 	for i := range nodes {
 		n := &nodes[i]
-		for _, t := range n.Spec.Taints {
-			if t.Key == rollout.PendingTaint {
-				tainted[t.Value] = append(tainted[t.Value], n.Name)
-				runs[t.Value] = true
-			}
-		}
 		st, ok := rollout.StateOf(n)
 		if !ok || st.Phase == rollout.StepDone {
 			continue
@@ -52,7 +49,7 @@ func nodeLeftovers(nodes []corev1.Node, now time.Time) []string {
 			l += fmt.Sprintf(" %s ago", now.Sub(st.Updated).Round(time.Second))
 		}
 		switch {
-		case st.CordonedByKup && n.Spec.Unschedulable:
+		case rollout.KupOwnsCordon(n) && n.Spec.Unschedulable:
 			l += "; cordoned by kup"
 		case n.Spec.Unschedulable:
 			l += "; cordoned by its operator (kup leaves that)"
@@ -113,24 +110,32 @@ func (a *Status) Run(ctx context.Context) error {
 	} else if win != nil {
 		fmt.Fprintf(w, "Rollback window %s → %s: %s\n", win.From, win.To, win.Describe(now))
 	}
-	// What kup runs left on the nodes, from their own records: a
-	// `kup nodes upgrade` keeps no journal, and a killed one leaves nodes
-	// cordoned all the same.
-	var left []string
-	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
-		left = []string{fmt.Sprintf("Nodes a kup run left unfinished: unknown, listing nodes failed (%v)", err)}
-	} else {
-		left = nodeLeftovers(nodes.Items, now)
+	// The nodes, read once: the run's progress, and what kup runs left
+	// on them from their own records (a `kup nodes upgrade` keeps no
+	// journal, and a killed one leaves nodes cordoned all the same).
+	nodes, nerr := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if nerr != nil {
+		nodes = nil // client-go returns an empty list with the error
 	}
-	defer func() {
-		for _, l := range left {
-			fmt.Fprintln(w, l)
-		}
-	}()
 	if j == nil {
 		fmt.Fprintln(w, "No kup apply run is recorded for this cluster.")
+	} else {
+		a.printRun(ctx, cs, w, j, nodes, now)
+	}
+	if nerr != nil {
+		fmt.Fprintf(w, "Nodes a kup run left unfinished: unknown, listing nodes failed (%v)\n", nerr)
 		return nil
 	}
+	for _, l := range nodeLeftovers(nodes.Items, now) {
+		fmt.Fprintln(w, l)
+	}
+	return nil
+}
+
+// printRun prints the recorded apply run j: phase, progress, lock holder,
+// nodes at the target (nodes is nil when they could not be listed), the
+// last steps.
+func (a *Status) printRun(ctx context.Context, cs kubernetes.Interface, w io.Writer, j *journal.Journal, nodes *corev1.NodeList, now time.Time) {
 	fmt.Fprintf(w, "Upgrade run %s: %s → %s\n", j.RunID, j.From, j.Target)
 	fmt.Fprintf(w, "  phase:    %s", j.Phase)
 	if j.Reason != "" {
@@ -149,8 +154,7 @@ func (a *Status) Run(ctx context.Context) error {
 		}
 	}
 	// What is left, from the cluster (not from the journal).
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err == nil {
+	if nodes != nil {
 		left, cordoned := 0, []string{}
 		for _, n := range nodes.Items {
 			if n.Status.NodeInfo.KubeletVersion != j.Target {
@@ -181,5 +185,4 @@ func (a *Status) Run(ctx context.Context) error {
 	if j.Phase != journal.PhaseDone {
 		fmt.Fprintf(w, "Resume with: kup apply --to %s\n", j.Target)
 	}
-	return nil
 }

@@ -81,12 +81,12 @@ func nodeHealth(x *index) []Finding {
 
 // leftCordoned is the finding for a node a kup run cordoned and has not
 // released (its state annotation says so): not cordoned "as found", but
-// kup's to give back, which a run to the same version does.
+// kup's to give back, which the next run that upgrades it does.
 func leftCordoned(n *corev1.Node) (Finding, bool) {
-	st, ok := rollout.StateOf(n)
-	if !ok || !st.CordonedByKup || st.Phase == rollout.StepDone {
+	if !rollout.KupOwnsCordon(n) {
 		return Finding{}, false
 	}
+	st, _ := rollout.StateOf(n)
 	when := ""
 	if !st.Updated.IsZero() {
 		when = ", recorded " + st.Updated.UTC().Format("2006-01-02 15:04 MST")
@@ -108,8 +108,8 @@ func leftCordoned(n *corev1.Node) (Finding, bool) {
 // stop the very run that finishes it. A failed upgrade is not this: it
 // wants a look first.
 func inKupUpgrade(n *corev1.Node) bool {
-	st, ok := rollout.StateOf(n)
-	if !ok || !st.CordonedByKup || !n.Spec.Unschedulable || (st.Phase != rollout.StepUpgrade && st.Phase != rollout.StepReady) {
+	st, _ := rollout.StateOf(n)
+	if !rollout.KupOwnsCordon(n) || !n.Spec.Unschedulable || (st.Phase != rollout.StepUpgrade && st.Phase != rollout.StepReady) {
 		return false
 	}
 	c := condition(n, corev1.NodeReady)
@@ -119,18 +119,10 @@ func inKupUpgrade(n *corev1.Node) bool {
 // leftPending reports the nodes that carry kup's PreferNoSchedule taint,
 // one finding per version the taint names.
 func leftPending(nodes []corev1.Node) []Finding {
-	byTarget := map[string][]string{}
-	for i := range nodes {
-		for _, t := range nodes[i].Spec.Taints {
-			if t.Key == rollout.PendingTaint {
-				byTarget[t.Value] = append(byTarget[t.Value], nodes[i].Name)
-			}
-		}
-	}
+	byTarget := rollout.PendingByTarget(nodes)
 	var out []Finding
 	for _, target := range slices.Sorted(maps.Keys(byTarget)) {
 		names := byTarget[target]
-		slices.Sort(names)
 		objs := make([]Object, len(names))
 		for i, n := range names {
 			objs[i] = nodeObject(n)

@@ -511,7 +511,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	todo := r.scope(snap)
 	for _, n := range todo {
 		node := snap.node(n)
-		res.Nodes[n] = &NodeResult{Node: n, From: node.Status.NodeInfo.KubeletVersion, Outcome: "not-started", WasCordoned: node.Spec.Unschedulable && !kupOwnsCordon(node)}
+		res.Nodes[n] = &NodeResult{Node: n, From: node.Status.NodeInfo.KubeletVersion, Outcome: "not-started", WasCordoned: node.Spec.Unschedulable && !KupOwnsCordon(node)}
 		res.EvictablePods += len(snap.evictableOn(n))
 	}
 	// The bound is of the cluster as found, before any wave changed it.
@@ -1004,7 +1004,7 @@ func (r *Roller) nextWave(s *clusterState, remaining, upgraded []string, inFligh
 	// none of them can go now, the others may.
 	var resumed []string
 	for _, n := range remaining {
-		if kupOwnsCordon(s.node(n)) {
+		if KupOwnsCordon(s.node(n)) {
 			resumed = append(resumed, n)
 		}
 	}
@@ -1146,7 +1146,7 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 		done()
 		return r.fail(ctx, nr, name, false, fmt.Errorf("reading node before cordoning: %w", err))
 	}
-	ours := kupOwnsCordon(cur)
+	ours := KupOwnsCordon(cur)
 	if ours && upgradedByEarlierRun(cur, o.Target) {
 		// An earlier run drained and upgraded this node and was stopped
 		// before it recorded the node done: draining again would evict
@@ -1431,17 +1431,36 @@ func nodeState(n *corev1.Node) (NodeState, bool) {
 // this target and has not released it.
 func cordonedByKup(n *corev1.Node, target string) bool {
 	st, ok := nodeState(n)
-	return ok && st.Target == target && kupOwnsCordon(n)
+	return ok && st.Target == target && KupOwnsCordon(n)
 }
 
-// kupOwnsCordon is true when a kup run cordoned the node and has not
+// KupOwnsCordon is true when a kup run cordoned the node and has not
 // released it, whatever version that run went to: the cordon is kup's,
 // not its operator's, so the run that upgrades the node now lifts it. (A
 // run to another version, after one killed mid-way, used to take it for
-// the operator's and leave the node cordoned for good.)
-func kupOwnsCordon(n *corev1.Node) bool {
+// the operator's and leave the node cordoned for good.) The preflight and
+// kup status ask the same.
+func KupOwnsCordon(n *corev1.Node) bool {
 	st, ok := nodeState(n)
 	return ok && st.CordonedByKup && st.Phase != StepDone
+}
+
+// PendingByTarget groups the nodes carrying kup's pending taint by the
+// version the taint names, each list sorted: what runs that did not end
+// left behind, for the preflight and kup status.
+func PendingByTarget(nodes []corev1.Node) map[string][]string {
+	out := map[string][]string{}
+	for i := range nodes {
+		for _, t := range nodes[i].Spec.Taints {
+			if t.Key == PendingTaint {
+				out[t.Value] = append(out[t.Value], nodes[i].Name)
+			}
+		}
+	}
+	for _, names := range out {
+		slices.Sort(names)
+	}
+	return out
 }
 
 // resumeReadyGrace is how long a node an earlier run left in its upgrade,

@@ -684,28 +684,20 @@ func (c *Cluster) ComponentVersion(ctx context.Context, component string) (strin
 		return c.ServerVersion(ctx)
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d/metrics", c.componentPort(component))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := httpGet(ctx, c.httpClient(), url, metricsLimit)
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
-	}
-	m := buildInfoRE.FindSubmatch(body)
+	m := buildInfoRE.FindStringSubmatch(body)
 	if m == nil {
 		return "", fmt.Errorf("%s: no kubernetes_build_info metric", url)
 	}
-	return string(m[1]), nil
+	return m[1], nil
 }
+
+// metricsLimit bounds what is read of a component's /metrics (a
+// controller-manager's is a few hundred KiB).
+const metricsLimit = 16 << 20
 
 func (c *Cluster) writeKubeconfig() error {
 	ctxName := "kup-sandbox-" + c.Name

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -179,28 +177,16 @@ func (c *Cluster) EmulatedVersion(ctx context.Context, component string) (Emulat
 		return Emulation{Binary: v.GitVersion, Emulated: v.EmulationMajor + "." + v.EmulationMinor}, nil
 	}
 	url := fmt.Sprintf("https://127.0.0.1:%d/metrics", c.componentPort(component))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := httpGet(ctx, c.httpClient(), url, metricsLimit)
 	if err != nil {
 		return Emulation{}, err
 	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return Emulation{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return Emulation{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Emulation{}, fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
-	}
-	e, err := parseVersionInfo(body)
+	e, err := parseVersionInfo([]byte(body))
 	if err != nil {
 		return Emulation{}, fmt.Errorf("%s %s: %w", component, url, err)
 	}
-	if m := buildInfoRE.FindSubmatch(body); m != nil {
-		e.Binary = string(m[1])
+	if m := buildInfoRE.FindStringSubmatch(body); m != nil {
+		e.Binary = m[1]
 	}
 	return e, nil
 }
