@@ -274,9 +274,14 @@ func TestPlanCleanSandbox(t *testing.T) {
 		// shop/search really spreads over zones, which the model ignores.
 		{checks.CapacityUnmodelled, checks.Object{Kind: "Deployment", Namespace: "shop", Name: "search"}},
 	}
+	// True when it happens, not required: kube-apiserver's cluster-IP
+	// repair loop may run at its first start before the kubernetes
+	// Service's IP is recorded, and says so in a Warning event
+	// (ClusterIPNotAllocated … repairing; seen once, in CI at 2a7f317).
+	maybe := []want{{checks.WarningEvents, checks.Object{Kind: "Service", Namespace: "default", Name: "kubernetes"}}}
 	for _, f := range res.Findings {
 		ok := false
-		for _, w := range allowed {
+		for _, w := range append(slices.Clone(allowed), maybe...) {
 			ok = ok || (f.ID == w.id && len(f.Objects) > 0 && f.Objects[0] == w.obj)
 		}
 		if !ok {
