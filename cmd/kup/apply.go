@@ -70,7 +70,7 @@ changed on it) and kup stops (resumable).`,
 			if err := f.pf.takeCluster(flags); err != nil {
 				return err
 			}
-			cfg, err := flags.ToRESTConfig()
+			cfg, err := restConfig(flags)
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 			}

@@ -36,7 +36,7 @@ etcdctl. A snapshot holds every Secret of the cluster: encrypt it with
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a.Etcd = ef.endpoint()
-			cfg, cfgErr := flags.ToRESTConfig()
+			cfg, cfgErr := restConfig(flags)
 			if cfgErr == nil {
 				a.ClusterName = kubeconfigClusterName(flags, cfg.Host)
 				if c, err := sandboxprovider.Detect(cfg.Host); err == nil {
@@ -112,7 +112,7 @@ etcd members, data directories and manifests.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.Snapshot, a.Out = args[0], cmd.OutOrStdout()
-			if cfg, err := flags.ToRESTConfig(); err == nil {
+			if cfg, err := restConfig(flags); err == nil {
 				if c, err := sandboxprovider.Detect(cfg.Host); err == nil {
 					if !yes {
 						return usageError("restoring replaces all of sandbox %q's data with %s: everything written since the snapshot is lost; re-run with --yes", c.Name, a.Snapshot)

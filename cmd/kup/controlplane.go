@@ -121,7 +121,7 @@ func (f *rollbackSafeFlags) addLock(cmd *cobra.Command) {
 // (--provider, or a kup sandbox detected), with a sandbox's progress
 // lines indented on stderr.
 func controlPlaneFor(cmd *cobra.Command, flags *genericclioptions.ConfigFlags, providerName string) (*rest.Config, provider.ControlPlane, error) {
-	cfg, err := flags.ToRESTConfig()
+	cfg, err := restConfig(flags)
 	if err != nil {
 		return nil, nil, usageError("no cluster (%v): pass --kubeconfig/--context", err)
 	}

@@ -108,7 +108,7 @@ func runEKSRollback(cmd *cobra.Command, flags *genericclioptions.ConfigFlags, pf
 	if pf.name != "eks" {
 		return usageError("kup rollback --provider eks --cluster NAME: only EKS can return its control plane to the previous minor")
 	}
-	kube, err := flags.ToRESTConfig()
+	kube, err := restConfig(flags)
 	if err != nil {
 		return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 	}

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
 )
@@ -81,6 +85,47 @@ func TestVersionsJSONCarriesReason(t *testing.T) {
 	}
 	if res.Error.Code != "not-upgradable" || !strings.Contains(res.Error.Message, "downgrade") {
 		t.Errorf("JSON error = %+v, want code not-upgradable and a message about the downgrade", res.Error)
+	}
+}
+
+// TestNoKubeconfig: with no kubeconfig found, client-go falls back to
+// http://localhost:8080; kup names the files it looked for instead of a
+// refused connection to a server nobody named.
+func TestNoKubeconfig(t *testing.T) {
+	home := t.TempDir()
+	empty := filepath.Join(home, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(home, "dead")
+	if err := os.WriteFile(dead, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: c, context: {cluster: c}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(home, "typo")
+	for _, tc := range []struct {
+		env  string
+		want string
+	}{
+		{"", "no kubeconfig found: " + clientcmd.RecommendedHomeFile + " does not exist, and KUBECONFIG is not set"},
+		{missing, `no kubeconfig found: KUBECONFIG is "` + missing + `"; ` + missing + " does not exist"},
+		{empty + ":" + missing, empty + " defines no cluster, " + missing + " does not exist"},
+		{dead, "https://127.0.0.1:1"}, // a kubeconfig: its server is named
+	} {
+		if _, err := os.Stat(clientcmd.RecommendedHomeFile); tc.env == "" && err == nil {
+			continue // this machine has a kubeconfig
+		}
+		t.Setenv("KUBECONFIG", tc.env)
+		for _, args := range [][]string{{"versions"}, {"plan", "--to", "v1.37.2"}, {"status"}, {"verify"}} {
+			out, code := runErr(t, args...)
+			if code == exitOK || !strings.Contains(out, tc.want) || strings.Contains(out, "localhost:8080") {
+				t.Errorf("KUBECONFIG=%q kup %s: exit %d, output %q; want an error saying %q", tc.env, strings.Join(args, " "), code, out, tc.want)
+			}
+		}
 	}
 }
 

@@ -157,7 +157,7 @@ The control plane must already run VERSION or newer.`,
 			if a.Options.Target == "" {
 				return usageError("--to is required")
 			}
-			cfg, err := flags.ToRESTConfig()
+			cfg, err := restConfig(flags)
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 			}

@@ -54,7 +54,7 @@ with --waive ID), 1 error, 2 bad usage.`,
 			if err := pf.takeCluster(flags); err != nil {
 				return err
 			}
-			cfg, err := flags.ToRESTConfig()
+			cfg, err := restConfig(flags)
 			if err != nil {
 				return usageError("no cluster to read (%v): pass --kubeconfig/--context", err)
 			}

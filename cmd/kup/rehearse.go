@@ -55,7 +55,7 @@ makespan and waves, and how the twin differs from the real cluster.
 			if f.apply.target == "" {
 				return usageError("--to is required")
 			}
-			cfg, err := flags.ToRESTConfig()
+			cfg, err := restConfig(flags)
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 			}

@@ -14,7 +14,7 @@ func newStatusCommand() *cobra.Command {
 		Short: "Show the recorded upgrade: phase, progress, what is left, who runs it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.ToRESTConfig()
+			cfg, err := restConfig(flags)
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 			}

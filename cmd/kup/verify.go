@@ -19,7 +19,7 @@ events since the upgrade started, and every API served before still served.
 kup apply runs this at its end; run it again any time after.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.ToRESTConfig()
+			cfg, err := restConfig(flags)
 			if err != nil {
 				return usageError("no cluster (%v): pass --kubeconfig/--context", err)
 			}

@@ -28,7 +28,7 @@ func newVersionsCommand() *cobra.Command {
 				return usageError("-o %q: want table, json or yaml", output)
 			}
 			if a.From == "" {
-				cfg, err := flags.ToRESTConfig()
+				cfg, err := restConfig(flags)
 				if err != nil {
 					return usageError("no cluster to read (%v): pass --kubeconfig/--context, or plan on paper with --from and --to", err)
 				}
