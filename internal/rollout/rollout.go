@@ -559,7 +559,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	// proven the version on this cluster: the canary is behind us.
 	var upgraded []string
 	for _, n := range snap.nodes {
-		if n.Status.NodeInfo.KubeletVersion == o.Target && !cordonedByKup(n, o.Target) {
+		if n.Status.NodeInfo.KubeletVersion == o.Target && !KupOwnsCordon(n) {
 			upgraded = append(upgraded, n.Name)
 		}
 	}
@@ -970,8 +970,11 @@ func (r *Roller) scope(s *clusterState) []string {
 		if o.Policy.NodeSelector != nil && !sel.Matches(labelSet(n.Labels)) {
 			continue
 		}
-		if n.Status.NodeInfo.KubeletVersion == o.Target && !cordonedByKup(n, o.Target) {
-			continue // done already (or never needed it)
+		if n.Status.NodeInfo.KubeletVersion == o.Target && !KupOwnsCordon(n) {
+			// Done already (or never needed it). A node at the target
+			// that a kup run cordoned and did not finish, whatever
+			// version that run went to, is this run's to give back.
+			continue
 		}
 		out = append(out, n.Name)
 	}
@@ -1147,12 +1150,20 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 		return r.fail(ctx, nr, name, false, fmt.Errorf("reading node before cordoning: %w", err))
 	}
 	ours := KupOwnsCordon(cur)
-	if ours && upgradedByEarlierRun(cur, o.Target) {
-		// An earlier run drained and upgraded this node and was stopped
-		// before it recorded the node done: draining again would evict
-		// pods a second time, and upgrading again is never done.
+	if ours && cur.Status.NodeInfo.KubeletVersion == o.Target {
+		// An earlier run cordoned this node and was stopped before it
+		// recorded it done, and its kubelet is at the target: that run
+		// drained and upgraded it, or (a run to another version, or one
+		// stopped before its drain) something else upgraded it since.
+		// Draining again would evict pods a second time for nothing,
+		// and upgrading again is never done.
 		done()
-		r.emit(name, StepUpgrade, "kubelet already at %s (an earlier run drained and upgraded it); finishing it", o.Target)
+		if upgradedByEarlierRun(cur, o.Target) {
+			r.emit(name, StepUpgrade, "kubelet already at %s (an earlier run drained and upgraded it); finishing it", o.Target)
+		} else {
+			st, _ := nodeState(cur)
+			r.emit(name, StepUpgrade, "kubelet already at %s, cordoned by a kup run to %s that did not finish (its last step: %s); finishing it without a drain", o.Target, st.Target, st.Phase)
+		}
 		drained()
 		if st, _ := nodeState(cur); st.Phase == StepUpgrade && !isReady(cur) {
 			// The earlier run may have been stopped inside the upgrade:
@@ -1425,13 +1436,6 @@ func nodeState(n *corev1.Node) (NodeState, bool) {
 		return NodeState{}, false
 	}
 	return st, true
-}
-
-// cordonedByKup is true when an earlier kup run cordoned the node for
-// this target and has not released it.
-func cordonedByKup(n *corev1.Node, target string) bool {
-	st, ok := nodeState(n)
-	return ok && st.Target == target && KupOwnsCordon(n)
 }
 
 // KupOwnsCordon is true when a kup run cordoned the node and has not

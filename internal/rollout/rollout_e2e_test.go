@@ -474,7 +474,7 @@ func (u *countingUpgrader) UpgradeNode(ctx context.Context, node *corev1.Node, v
 func TestRolloutFinishesAKilledRun(t *testing.T) {
 	t.Parallel() // its own sandbox, no package state changed (see export_test.go)
 	const target = "v1.37.2"
-	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 8, Workloads: "default", PodReadyDelay: time.Second})
+	c := sandboxtest.Start(t, sandbox.Options{Version: target, NodeVersion: "v1.36.3", Nodes: 9, Workloads: "default", PodReadyDelay: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cs := c.Client()
@@ -502,7 +502,8 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 	seed("node-005", rollout.StepUpgrade, true)  // killed inside the upgrade
 	runTo = "v1.37.1"
 	seed("node-007", rollout.StepDrain, true) // cordoned by a killed run to another version
-	for _, n := range []string{"node-002", "node-003", "node-005"} {
+	seed("node-008", rollout.StepDrain, true) // the same, and its kubelet at the target since
+	for _, n := range []string{"node-002", "node-003", "node-005", "node-008"} {
 		if err := c.SetNodeVersion(ctx, n, target); err != nil {
 			t.Fatal(err)
 		}
@@ -518,7 +519,7 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 		}
 		return len(l.Items)
 	}
-	before := map[string]int{"node-002": pods("node-002"), "node-003": pods("node-003"), "node-005": pods("node-005")}
+	before := map[string]int{"node-002": pods("node-002"), "node-003": pods("node-003"), "node-005": pods("node-005"), "node-008": pods("node-008")}
 
 	up := &countingUpgrader{NodeUpgrader: &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}, got: map[string]int{}}
 	r := &rollout.Roller{Client: cs, Upgrader: up, Options: rollout.Options{
@@ -535,7 +536,7 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 			t.Errorf("%s upgraded %d times, want 1", n, up.got[n])
 		}
 	}
-	for _, n := range []string{"node-002", "node-003", "node-005"} {
+	for _, n := range []string{"node-002", "node-003", "node-005", "node-008"} {
 		want := 0 // finished only
 		if n == "node-005" {
 			want = 1 // the cut-short upgrade run again
@@ -549,7 +550,7 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 		}
 	}
 	// The nodes the killed run left mid-way go before any other.
-	for _, n := range []string{"node-000", "node-001", "node-002", "node-003", "node-005", "node-007"} {
+	for _, n := range []string{"node-000", "node-001", "node-002", "node-003", "node-005", "node-007", "node-008"} {
 		for _, other := range []string{"node-004", "node-006"} {
 			if a, b := res.Nodes[n], res.Nodes[other]; a == nil || b == nil || a.Wave >= b.Wave {
 				t.Errorf("%s (left mid-way) did not go before %s: waves %+v", n, other, res.Waves)
@@ -561,6 +562,9 @@ func TestRolloutFinishesAKilledRun(t *testing.T) {
 	}
 	if nr := res.Nodes["node-007"]; nr == nil || nr.WasCordoned || nr.LeftCordoned || nr.Outcome != "upgraded" {
 		t.Errorf("node-007 (cordoned by a run to another version): %+v, want upgraded and uncordoned", nr)
+	}
+	if nr := res.Nodes["node-008"]; nr == nil || nr.WasCordoned || nr.LeftCordoned {
+		t.Errorf("node-008 (at the target, cordoned by a run to another version): %+v, want uncordoned", nr)
 	}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {

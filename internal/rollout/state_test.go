@@ -37,13 +37,15 @@ func TestNodeStateRecords(t *testing.T) {
 		// Killed after the upgrade (or after the uncordon) before "done".
 		{"upgraded, not recorded done", &NodeState{Target: target, Phase: StepUpgrade, CordonedByKup: true}, target, true, true},
 		{"done", &NodeState{Target: target, Phase: StepDone}, target, false, false},
-		{"other target", &NodeState{Target: "v1.36.3", Phase: StepUpgrade, CordonedByKup: true}, target, false, false},
+		// A run to another version cordoned it: the cordon is kup's all the
+		// same, but only that run's own finish is skipped.
+		{"other target", &NodeState{Target: "v1.36.3", Phase: StepUpgrade, CordonedByKup: true}, target, true, false},
 		{"failed", &NodeState{Target: target, Phase: StepFailed, CordonedByKup: true}, target, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := node(tc.st, tc.kubelet)
-			if got := cordonedByKup(n, target); got != tc.ours {
-				t.Errorf("cordonedByKup = %v, want %v", got, tc.ours)
+			if got := KupOwnsCordon(n); got != tc.ours {
+				t.Errorf("KupOwnsCordon = %v, want %v", got, tc.ours)
 			}
 			if got := upgradedByEarlierRun(n, target); got != tc.finish {
 				t.Errorf("upgradedByEarlierRun = %v, want %v", got, tc.finish)
@@ -52,7 +54,7 @@ func TestNodeStateRecords(t *testing.T) {
 	}
 	bad := node(nil, target)
 	bad.Annotations[StateAnnotation] = "{not json"
-	if cordonedByKup(bad, target) || upgradedByEarlierRun(bad, target) {
+	if KupOwnsCordon(bad) || upgradedByEarlierRun(bad, target) {
 		t.Error("a malformed record must count as no record")
 	}
 }
