@@ -85,7 +85,7 @@ func (a *NodesUpgrade) dryRun(ctx context.Context, cs kubernetes.Interface) erro
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		in.Nodes = append(in.Nodes, n)
-		if n.Status.NodeInfo.KubeletVersion != a.Options.Target && (len(want) == 0 || want[n.Name]) {
+		if rollout.Due(n, a.Options.Target) && (len(want) == 0 || want[n.Name]) {
 			in.ToUpgrade = append(in.ToUpgrade, n.Name)
 		}
 	}

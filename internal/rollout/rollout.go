@@ -559,7 +559,7 @@ func (r *Roller) Run(ctx context.Context) (*Result, error) {
 	// proven the version on this cluster: the canary is behind us.
 	var upgraded []string
 	for _, n := range snap.nodes {
-		if n.Status.NodeInfo.KubeletVersion == o.Target && !KupOwnsCordon(n) {
+		if !Due(n, o.Target) {
 			upgraded = append(upgraded, n.Name)
 		}
 	}
@@ -970,10 +970,7 @@ func (r *Roller) scope(s *clusterState) []string {
 		if o.Policy.NodeSelector != nil && !sel.Matches(labelSet(n.Labels)) {
 			continue
 		}
-		if n.Status.NodeInfo.KubeletVersion == o.Target && !KupOwnsCordon(n) {
-			// Done already (or never needed it). A node at the target
-			// that a kup run cordoned and did not finish, whatever
-			// version that run went to, is this run's to give back.
+		if !Due(n, o.Target) {
 			continue
 		}
 		out = append(out, n.Name)
@@ -1436,6 +1433,14 @@ func nodeState(n *corev1.Node) (NodeState, bool) {
 		return NodeState{}, false
 	}
 	return st, true
+}
+
+// Due is true when a run to target has work on n: its kubelet is behind,
+// or a kup run cordoned it and did not finish, whatever version that run
+// went to (that cordon is this run's to give back, see KupOwnsCordon).
+// Any other node at the target is done already, or never needed it.
+func Due(n *corev1.Node, target string) bool {
+	return n.Status.NodeInfo.KubeletVersion != target || KupOwnsCordon(n)
 }
 
 // KupOwnsCordon is true when a kup run cordoned the node and has not

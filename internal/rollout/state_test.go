@@ -58,3 +58,31 @@ func TestNodeStateRecords(t *testing.T) {
 		t.Error("a malformed record must count as no record")
 	}
 }
+
+// TestDue: which nodes a run to a version has work on.
+func TestDue(t *testing.T) {
+	const target = "v1.37.2"
+	for _, tc := range []struct {
+		name    string
+		st      *NodeState
+		kubelet string
+		want    bool
+	}{
+		{"behind", nil, "v1.36.3", true},
+		{"at the target", nil, target, false},
+		{"done by a kup run", &NodeState{Target: target, Phase: StepDone}, target, false},
+		{"upgraded by a killed run, not recorded done", &NodeState{Target: target, Phase: StepUpgrade, CordonedByKup: true}, target, true},
+		{"at the target, cordoned by a killed run to another version", &NodeState{Target: "v1.37.1", Phase: StepDrain, CordonedByKup: true}, target, true},
+		{"at the target, the operator's cordon recorded", &NodeState{Target: "v1.37.1", Phase: StepDrain}, target, false},
+	} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Annotations: map[string]string{}}}
+		n.Status.NodeInfo.KubeletVersion = tc.kubelet
+		if tc.st != nil {
+			b, _ := json.Marshal(tc.st)
+			n.Annotations[StateAnnotation] = string(b)
+		}
+		if got := Due(n, target); got != tc.want {
+			t.Errorf("%s: Due = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
