@@ -84,7 +84,7 @@ object intact. Step two (kup controlplane complete, or by itself after
 			}
 			a.Config, a.ControlPlane, a.Etcd = cfg, cp, ef.endpoint()
 			a.ClusterName = kubeconfigClusterName(flags, cfg.Host)
-			a.Progress = cmd.ErrOrStderr()
+			a.Progress, a.LockTTL = cmd.ErrOrStderr(), rs.lockTTL
 			res, err := a.Run(cmd.Context())
 			action.WriteControlPlaneResult(cmd.OutOrStdout(), res)
 			return resultError(err, false)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/drain"
+	"github.com/kup-project/kup/internal/journal"
 	"github.com/kup-project/kup/internal/plan"
 	"github.com/kup-project/kup/internal/provider"
 	execprovider "github.com/kup-project/kup/internal/provider/exec"
@@ -180,6 +181,7 @@ The control plane must already run VERSION or newer.`,
 	cmd.Flags().StringVar(&a.Options.Target, "to", "", "kubelet version to roll the nodes to (required)")
 	cmd.Flags().BoolVar(&a.DryRun, "dry-run", false, "print the waves and the makespan lower bound; change nothing")
 	cmd.Flags().DurationVar(&a.PodReady, "pod-ready-time", 10*time.Second, "with --dry-run: typical time for a moved pod to become Ready, for the makespan bound")
+	cmd.Flags().DurationVar(&a.LockTTL, "lock-ttl", journal.DefaultTTL, "how long the upgrade lock outlives a kup that stopped renewing it (killed)")
 	rf.add(cmd)
 	flags = clusterFlags(cmd)
 	return cmd

@@ -45,6 +45,8 @@ type ControlPlaneUpgrade struct {
 	// Progress receives one line per step (nil: none).
 	Progress io.Writer
 	Now      time.Time
+	// LockTTL is the upgrade lock's lease (default journal.DefaultTTL).
+	LockTTL time.Duration
 }
 
 // Run walks the control plane. The result is returned with the error, for
@@ -117,7 +119,13 @@ func (a *ControlPlaneUpgrade) Run(ctx context.Context) (*controlplane.Result, er
 			return b.Run(ctx)
 		}
 	}
-	return w.Run(ctx)
+	ctx, release, err := holdLock(ctx, cs, "controlplane upgrade to "+a.To, a.LockTTL, a.Progress)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	res, err := w.Run(ctx)
+	return res, lockLost(ctx, err)
 }
 
 // ControlPlaneProgress prints one line per walker event.

@@ -18,6 +18,7 @@ import (
 	"github.com/kup-project/kup/internal/action"
 	"github.com/kup-project/kup/internal/backup"
 	"github.com/kup-project/kup/internal/controlplane"
+	"github.com/kup-project/kup/internal/journal"
 	sandboxprovider "github.com/kup-project/kup/internal/provider/sandbox"
 	"github.com/kup-project/kup/internal/sandbox"
 	"github.com/kup-project/kup/internal/sandbox/sandboxtest"
@@ -241,12 +242,15 @@ func assertServing(ctx context.Context, t *testing.T, c *sandbox.Cluster, versio
 
 // clusterUIDs maps "kind/namespace/name" to UID for every node,
 // namespace, pod, Deployment, StatefulSet, DaemonSet and
-// PodDisruptionBudget.
+// PodDisruptionBudget, but kup's own namespace (its upgrade lock).
 func clusterUIDs(ctx context.Context, t *testing.T, c *sandbox.Cluster) map[string]types.UID {
 	t.Helper()
 	cs := c.Client()
 	out := map[string]types.UID{}
 	add := func(kind, ns, name string, uid types.UID) {
+		if ns == journal.Namespace || kind == "namespace" && name == journal.Namespace {
+			return // kup's own: its upgrade lock
+		}
 		key := kind + "/" + name
 		if ns != "" {
 			key = kind + "/" + ns + "/" + name

@@ -40,7 +40,9 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	defer cancel()
 	cs := c.Client()
 	kup := func(upgradeTime string) *exec.Cmd {
-		return kupCommand(t, c, "nodes", "upgrade", "--to", to, "--upgrade-time", upgradeTime, "--delete-emptydir-data", "--max-unavailable", "1")
+		// The killed run's upgrade lock expires 5 s after it stops
+		// renewing it (a minute by default), for kup apply below.
+		return kupCommand(t, c, "nodes", "upgrade", "--to", to, "--upgrade-time", upgradeTime, "--delete-emptydir-data", "--max-unavailable", "1", "--lock-ttl", "5s")
 	}
 
 	// Killed while the canary's upgrade (a minute long) runs.
@@ -194,7 +196,9 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 
 	// As the findings say: run again to the version, and both are gone.
 	// kup apply this time: a new run, whose preflight (nodes only) the
-	// not-Ready canary does not stop.
+	// not-Ready canary does not stop. It waits for the killed run's
+	// upgrade lock to expire: until then kup apply refuses, naming it.
+	time.Sleep(6 * time.Second)
 	again := kupCommand(t, c, "apply", "--to", to, "--upgrade-time", "1s", "--delete-emptydir-data", "--max-unavailable", "1", "--skip-backup")
 	if b, err := again.CombinedOutput(); err != nil {
 		t.Fatalf("kup apply: %v\n%s", err, b)

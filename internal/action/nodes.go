@@ -32,6 +32,8 @@ type NodesUpgrade struct {
 	// PerNode and PodReady estimate the makespan bound for the dry run.
 	PerNode, PodReady time.Duration
 	Out               io.Writer
+	// LockTTL is the upgrade lock's lease (default journal.DefaultTTL).
+	LockTTL time.Duration
 }
 
 // Run executes (or plans) the rollout.
@@ -56,8 +58,14 @@ func (a *NodesUpgrade) Run(ctx context.Context) (*rollout.Result, error) {
 	if a.DryRun {
 		return nil, a.dryRun(ctx, cs)
 	}
+	ctx, release, err := holdLock(ctx, cs, "nodes upgrade to "+a.Options.Target, a.LockTTL, a.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	r := &rollout.Roller{Client: cs, Upgrader: a.Upgrader, Options: a.Options}
-	return r.Run(ctx)
+	res, err := r.Run(ctx)
+	return res, lockLost(ctx, err)
 }
 
 func (a *NodesUpgrade) dryRun(ctx context.Context, cs kubernetes.Interface) error {

@@ -359,6 +359,16 @@ func (s *Store) Discard(ctx context.Context) error {
 
 func ensureNamespace(ctx context.Context, cs kubernetes.Interface) error {
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}, metav1.CreateOptions{})
+	if apierrors.IsForbidden(err) {
+		// An RBAC that may use kup's namespace but not create
+		// namespaces (nor, often, read them): fine once an administrator
+		// has created it, and the first object kup reads or writes in it
+		// says whether they have.
+		if _, gerr := cs.CoreV1().Namespaces().Get(ctx, Namespace, metav1.GetOptions{}); !apierrors.IsNotFound(gerr) {
+			return nil
+		}
+		return fmt.Errorf("namespace %s does not exist and kup may not create it (%w): create it once with kubectl create namespace %s, as a user who may", Namespace, err, Namespace)
+	}
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", Namespace, err)
 	}

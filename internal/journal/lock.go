@@ -37,6 +37,7 @@ type Lock struct {
 	done     chan struct{}
 	mu       sync.Mutex
 	lost     error
+	lostc    chan struct{} // closed when lost is set
 }
 
 // Identity names this process: user@host pid N.
@@ -105,7 +106,7 @@ func Acquire(ctx context.Context, cs kubernetes.Interface, identity string, ttl 
 			return nil, fmt.Errorf("taking lock Lease %s/%s: %w", Namespace, LeaseName, err)
 		}
 	}
-	l := &Lock{client: cs, identity: identity, ttl: ttl, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lock{client: cs, identity: identity, ttl: ttl, stop: make(chan struct{}), done: make(chan struct{}), lostc: make(chan struct{})}
 	go l.renew()
 	return l, nil
 }
@@ -127,6 +128,7 @@ func (l *Lock) renew() {
 			l.mu.Lock()
 			l.lost = err
 			l.mu.Unlock()
+			close(l.lostc)
 			return
 		}
 	}
@@ -152,6 +154,36 @@ func (l *Lock) Lost() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lost
+}
+
+// LostC is closed when the lock is lost (Lost then says why), for a
+// command to stop at once rather than between its steps.
+func (l *Lock) LostC() <-chan struct{} { return l.lostc }
+
+// Hold takes the lock for the length of one command that changes the
+// cluster: it returns a context that ends when the lock is lost (its cause
+// says why) and a release to defer. One kup at a time: a second one would
+// take the nodes the first has cordoned for ones a killed run left, and
+// drain and upgrade them beside it.
+func Hold(ctx context.Context, cs kubernetes.Interface, identity string, ttl time.Duration) (context.Context, func(), error) {
+	l, err := Acquire(ctx, cs, identity, ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	hctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-l.LostC():
+			cancel(l.Lost())
+		case <-hctx.Done():
+		}
+	}()
+	return hctx, func() {
+		cancel(nil)
+		rctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer stop()
+		_ = l.Release(rctx)
+	}, nil
 }
 
 // Release stops renewing and clears the holder so the next kup need not

@@ -3,7 +3,6 @@ package rollout_test
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,46 +32,10 @@ func TestRolloutNarrowKubeconfig(t *testing.T) {
 	admin := c.Client()
 
 	all := []string{"get", "list", "watch"}
-	rules := func(pdbVerbs, stsVerbs []string) []rbacv1.PolicyRule {
-		rs := []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "patch", "update"}},
-			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: all},
-			{APIGroups: []string{""}, Resources: []string{"pods/eviction"}, Verbs: []string{"create"}},
-			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-			{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: pdbVerbs},
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets", "replicasets"}, Verbs: all},
-			{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: stsVerbs},
-		}
-		return slices.DeleteFunc(rs, func(r rbacv1.PolicyRule) bool { return len(r.Verbs) == 0 })
-	}
+	rules := sandboxtest.RolloutRules
 	as := func(t *testing.T, user string, r []rbacv1.PolicyRule) kubernetes.Interface {
 		t.Helper()
-		if _, err := admin.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}, Rules: r}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: user},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: user},
-			Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}},
-		}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		cfg := c.RESTConfig()
-		cfg.Impersonate.UserName = user
-		cs := kubernetes.NewForConfigOrDie(cfg)
-		// The apiserver's RBAC authorizer learns of the binding through
-		// its own informers: wait until the user may list nodes.
-		for deadline := time.Now().Add(time.Minute); ; {
-			_, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
-			if err == nil {
-				return cs
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("user %s still may not list nodes: %v", user, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		return kubernetes.NewForConfigOrDie(sandboxtest.As(ctx, t, c, user, r))
 	}
 	up := &sandboxprovider.NodeUpgrader{Cluster: c, UpgradeTime: 200 * time.Millisecond}
 	untouched := func(t *testing.T) {
