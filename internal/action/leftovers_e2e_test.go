@@ -199,6 +199,9 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 	// not-Ready canary does not stop. It waits for the killed run's
 	// upgrade lock to expire: until then kup apply refuses, naming it.
 	time.Sleep(6 * time.Second)
+	if b, err := kupCommand(t, c, "status").CombinedOutput(); err != nil || !strings.Contains(string(b), "nodes upgrade to "+to+" holds the upgrade lock but stopped renewing it") {
+		t.Errorf("kup status once the killed run's lock expired (%v): want it to say that run holds the lock and stopped renewing it:\n%s", err, b)
+	}
 	again := kupCommand(t, c, "apply", "--to", to, "--upgrade-time", "1s", "--delete-emptydir-data", "--max-unavailable", "1", "--skip-backup")
 	if b, err := again.CombinedOutput(); err != nil {
 		t.Fatalf("kup apply: %v\n%s", err, b)

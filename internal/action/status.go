@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -117,6 +119,17 @@ func (a *Status) Run(ctx context.Context) error {
 	if nerr != nil {
 		nodes = nil // client-go returns an empty list with the error
 	}
+	// Whether a kup is at work now: every kup that changes the cluster
+	// holds the upgrade lock (kup nodes upgrade keeps no journal).
+	lease, lerr := cs.CoordinationV1().Leases(journal.Namespace).Get(ctx, journal.LeaseName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(lerr):
+		fmt.Fprintln(w, "Running now: no kup (none has taken the upgrade lock on this cluster yet)")
+	case lerr != nil:
+		fmt.Fprintf(w, "Running now: unknown, reading the upgrade lock failed (%v)\n", lerr)
+	default:
+		fmt.Fprintln(w, "Running now: "+lockHolder(lease, now))
+	}
 	if j == nil {
 		fmt.Fprintln(w, "No kup apply run is recorded for this cluster.")
 	} else {
@@ -132,7 +145,23 @@ func (a *Status) Run(ctx context.Context) error {
 	return nil
 }
 
-// printRun prints the recorded apply run j: phase, progress, lock holder,
+// lockHolder says who holds kup's upgrade lock: a kup at work, one that
+// stopped renewing it (killed, or a laptop asleep: the next kup takes it
+// over once it expires), or none.
+func lockHolder(lease *coordinationv1.Lease, now time.Time) string {
+	h := ptr.Deref(lease.Spec.HolderIdentity, "")
+	if h == "" || lease.Spec.RenewTime == nil {
+		return "no kup (the upgrade lock is free)"
+	}
+	ago := now.Sub(lease.Spec.RenewTime.Time)
+	ttl := time.Duration(ptr.Deref(lease.Spec.LeaseDurationSeconds, int32(journal.DefaultTTL/time.Second))) * time.Second
+	if ago >= ttl {
+		return fmt.Sprintf("no kup; %s holds the upgrade lock but stopped renewing it %s ago (killed, or asleep): the next kup takes it over", h, ago.Round(time.Second))
+	}
+	return fmt.Sprintf("%s (it renewed the upgrade lock %s ago; another kup waits for it to finish)", h, ago.Round(time.Second))
+}
+
+// printRun prints the recorded apply run j: phase, progress,
 // nodes at the target (nodes is nil when they could not be listed), the
 // last steps.
 func (a *Status) printRun(ctx context.Context, cs kubernetes.Interface, w io.Writer, j *journal.Journal, nodes *corev1.NodeList, now time.Time) {
@@ -145,13 +174,6 @@ func (a *Status) printRun(ctx context.Context, cs kubernetes.Interface, w io.Wri
 	fmt.Fprintf(w, "  started:  %s (%s ago), last record %s ago, resumed %d time(s)\n", j.Started.Local().Format(time.RFC3339), now.Sub(j.Started).Round(time.Second), now.Sub(j.Updated).Round(time.Second), j.Resumes)
 	if len(j.Hops) > 0 {
 		fmt.Fprintf(w, "  hops:     %s\n", strings.Join(j.Hops, " → "))
-	}
-	if lease, err := cs.CoordinationV1().Leases(journal.Namespace).Get(ctx, journal.LeaseName, metav1.GetOptions{}); err == nil {
-		if h := ptr.Deref(lease.Spec.HolderIdentity, ""); h != "" && lease.Spec.RenewTime != nil {
-			fmt.Fprintf(w, "  running:  %s (renewed %s ago)\n", h, now.Sub(lease.Spec.RenewTime.Time).Round(time.Second))
-		} else {
-			fmt.Fprintln(w, "  running:  no kup holds the lock")
-		}
 	}
 	// What is left, from the cluster (not from the journal).
 	if nodes != nil {

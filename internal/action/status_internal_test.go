@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/kup-project/kup/internal/rollout"
 )
@@ -55,5 +57,38 @@ func TestNodeLeftovers(t *testing.T) {
 	}, "\n")
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestLockHolder: kup status says whether a kup is at work from the
+// upgrade lock: held and renewed, held by one that stopped renewing it
+// (killed), or free.
+func TestLockHolder(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	lease := func(holder string, renewedAgo time.Duration, ttl int32) *coordinationv1.Lease {
+		l := &coordinationv1.Lease{}
+		if holder != "" {
+			l.Spec.HolderIdentity = ptr.To(holder)
+			l.Spec.RenewTime = &metav1.MicroTime{Time: now.Add(-renewedAgo)}
+		}
+		if ttl > 0 {
+			l.Spec.LeaseDurationSeconds = ptr.To(ttl)
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name string
+		l    *coordinationv1.Lease
+		want string
+	}{
+		{"free (released)", lease("", 0, 60), "no kup (the upgrade lock is free)"},
+		{"at work", lease("ana@laptop pid 7 nodes upgrade to v1.37.2", 3*time.Second, 60), "ana@laptop pid 7 nodes upgrade to v1.37.2 (it renewed the upgrade lock 3s ago; another kup waits for it to finish)"},
+		{"stopped renewing", lease("ana@laptop pid 7 run x", 5*time.Minute, 60), "no kup; ana@laptop pid 7 run x holds the upgrade lock but stopped renewing it 5m0s ago (killed, or asleep): the next kup takes it over"},
+		{"its own TTL", lease("ana@laptop pid 7 run x", 8*time.Second, 5), "stopped renewing it 8s ago"},
+		{"no TTL recorded: kup's default", lease("ana@laptop pid 7 run x", 30*time.Second, 0), "renewed the upgrade lock 30s ago"},
+	} {
+		if got := lockHolder(tc.l, now); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
