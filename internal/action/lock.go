@@ -22,11 +22,11 @@ import (
 // upgrade them too. An RBAC that may not write the Lease gets a warning,
 // not a refusal: kup nodes upgrade --upgrader exec works on any cluster.
 func holdLock(ctx context.Context, cs kubernetes.Interface, what string, ttl time.Duration, warn io.Writer) (context.Context, func(), error) {
-	lctx, release, err := journal.Hold(ctx, cs, journal.Identity()+" "+what, ttl)
+	if warn == nil {
+		warn = os.Stderr
+	}
+	lctx, release, err := journal.Hold(ctx, cs, journal.Identity()+" "+what, ttl, func(m string) { fmt.Fprintln(warn, m) })
 	if apierrors.IsForbidden(err) {
-		if warn == nil {
-			warn = os.Stderr
-		}
 		fmt.Fprintf(warn, "warning: cannot take kup's upgrade lock (Lease %s/%s): %v; nothing stops another kup from changing this cluster at the same time\n", journal.Namespace, journal.LeaseName, err)
 		return ctx, func() {}, nil
 	}

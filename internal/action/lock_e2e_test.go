@@ -64,7 +64,7 @@ func TestOneKupAtATime(t *testing.T) {
 	}
 
 	// Another kup holds the lock: both commands refuse and name it.
-	other, err := journal.Acquire(ctx, cs, "other@elsewhere pid 1 run x", journal.DefaultTTL)
+	other, err := journal.Acquire(ctx, cs, "other@elsewhere pid 1 run x", journal.DefaultTTL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +162,25 @@ func TestOneKupAtATime(t *testing.T) {
 		if err != nil || warned != tc.warn {
 			t.Errorf("as %s: %v, output %q; want no error and a warning about the lock: %v", tc.user.Impersonate.UserName, err, out.String(), tc.warn)
 		}
+	}
+
+	// A kup killed a moment ago: its lock has missed its renewals (it
+	// renews every quarter of its TTL). The next kup waits for it to
+	// expire, saying so, instead of refusing.
+	leases := cs.CoordinationV1().Leases(journal.Namespace)
+	l, err := leases.Get(ctx, journal.LeaseName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := metav1.NewMicroTime(time.Now().Add(-3 * time.Second))
+	l.Spec.HolderIdentity, l.Spec.RenewTime, l.Spec.LeaseDurationSeconds = ptr.To("dead@elsewhere pid 3"), &renewed, ptr.To(int32(4))
+	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a = nodesUpgrade(0, nil)
+	var out bytes.Buffer
+	a.Out = &out
+	if _, err := a.Run(ctx); err != nil || !strings.Contains(out.String(), "dead@elsewhere pid 3 holds kup's upgrade lock but has not renewed it for ") || !strings.Contains(out.String(), "for it to expire") {
+		t.Errorf("with the lock of a kup killed 3 s ago (TTL 4 s): %v, output %q; want kup to wait for it and run", err, out.String())
 	}
 }

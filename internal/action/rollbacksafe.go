@@ -128,7 +128,7 @@ func (a *RollbackSafe) start(ctx context.Context, step rollbacksafe.Step) (*wind
 		return nil, err
 	}
 	r := &windowRun{a: a, cs: cs, em: em, res: &WindowResult{Step: step}}
-	r.lock, err = journal.Acquire(ctx, cs, journal.Identity()+" rollback window", a.LockTTL)
+	r.lock, err = journal.Acquire(ctx, cs, journal.Identity()+" rollback window", a.LockTTL, func(m string) { a.emit("%s", m) })
 	if err != nil {
 		return nil, err
 	}

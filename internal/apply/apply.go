@@ -152,7 +152,7 @@ func (a *Applier) Run(ctx context.Context) (*report.UpgradeReport, error) {
 		return nil, fmt.Errorf("cannot reach the Kubernetes API at %s: %w (check --kubeconfig and --context)", a.Config.Host, err)
 	}
 	runID := newRunID()
-	lock, err := journal.Acquire(ctx, cs, journal.Identity()+" run "+runID, o.LockTTL)
+	lock, err := journal.Acquire(ctx, cs, journal.Identity()+" run "+runID, o.LockTTL, func(m string) { a.emit("lock", "%s", m) })
 	if err != nil {
 		return nil, err
 	}

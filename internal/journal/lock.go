@@ -52,11 +52,15 @@ func Identity() string {
 
 // Acquire takes the lock for identity, or fails with ErrHeld naming the
 // holder and how long ago it last renewed. A lock whose holder stopped
-// renewing more than ttl ago is taken over. The lock is then renewed every
-// ttl/4 until Release; failures to renew (the apiserver briefly away
-// during a hop) are retried, and only a lock taken by someone else is
-// reported by Lost.
-func Acquire(ctx context.Context, cs kubernetes.Interface, identity string, ttl time.Duration) (*Lock, error) {
+// renewing more than ttl ago is taken over; one whose holder has missed
+// its renewals (more than half its TTL ago; a holder renews every
+// quarter) is waited for, saying so through say (nil: silent), and taken
+// over when it expires — unless the holder renews in the meantime. That
+// is the kup killed a moment ago and run again. The lock is then renewed
+// every ttl/4 until Release; failures to renew (the apiserver briefly
+// away during a hop) are retried, and only a lock taken by someone else
+// is reported by Lost.
+func Acquire(ctx context.Context, cs kubernetes.Interface, identity string, ttl time.Duration, say func(string)) (*Lock, error) {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
@@ -88,6 +92,19 @@ func Acquire(ctx context.Context, cs kubernetes.Interface, identity string, ttl 
 		if holder != "" && holder != identity {
 			renewed := cur.Spec.RenewTime
 			held := time.Duration(ptr.Deref(cur.Spec.LeaseDurationSeconds, int32(ttl.Seconds()))) * time.Second
+			if ago := sinceRenewed(renewed, held); ago < held && ago > held/2 {
+				wait := held - ago + 250*time.Millisecond
+				if say != nil {
+					say(fmt.Sprintf("%s holds kup's upgrade lock but has not renewed it for %s (killed, or asleep?); waiting %s for it to expire (Lease %s/%s)",
+						holder, ago.Round(time.Second), wait.Round(time.Second), Namespace, LeaseName))
+				}
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return nil, fmt.Errorf("waiting for the upgrade lock of %s to expire: %w", holder, ctx.Err())
+				}
+				return Acquire(ctx, cs, identity, ttl, say) // refused if it renewed meanwhile
+			}
 			if renewed != nil && time.Since(renewed.Time) < held {
 				since := ""
 				if cur.Spec.AcquireTime != nil {
@@ -156,6 +173,15 @@ func (l *Lock) Lost() error {
 	return l.lost
 }
 
+// sinceRenewed is how long ago a lock was renewed; never, for a lock with
+// no renewal recorded.
+func sinceRenewed(renewed *metav1.MicroTime, never time.Duration) time.Duration {
+	if renewed == nil {
+		return never
+	}
+	return time.Since(renewed.Time)
+}
+
 // LostC is closed when the lock is lost (Lost then says why), for a
 // command to stop at once rather than between its steps.
 func (l *Lock) LostC() <-chan struct{} { return l.lostc }
@@ -165,8 +191,8 @@ func (l *Lock) LostC() <-chan struct{} { return l.lostc }
 // says why) and a release to defer. One kup at a time: a second one would
 // take the nodes the first has cordoned for ones a killed run left, and
 // drain and upgrade them beside it.
-func Hold(ctx context.Context, cs kubernetes.Interface, identity string, ttl time.Duration) (context.Context, func(), error) {
-	l, err := Acquire(ctx, cs, identity, ttl)
+func Hold(ctx context.Context, cs kubernetes.Interface, identity string, ttl time.Duration, say func(string)) (context.Context, func(), error) {
+	l, err := Acquire(ctx, cs, identity, ttl, say)
 	if err != nil {
 		return nil, nil, err
 	}
