@@ -25,7 +25,9 @@ func restConfig(flags *genericclioptions.ConfigFlags) (*rest.Config, error) {
 		return cfg, nil // a missing --kubeconfig file is an error already
 	}
 	raw, rerr := flags.ToRawKubeConfigLoader().RawConfig()
-	if rerr != nil || len(raw.Clusters) > 0 || cfg.Host != "http://localhost:8080" {
+	// ClusterDefaults is what client-go falls back to (localhost:8080,
+	// or KUBERNETES_MASTER).
+	if rerr != nil || len(raw.Clusters) > 0 || cfg.Host != clientcmd.ClusterDefaults.Server {
 		return cfg, nil // a kubeconfig, or the in-cluster config
 	}
 	return nil, errors.New(noKubeconfig(clientcmd.NewDefaultClientConfigLoadingRules().Precedence, os.Getenv(clientcmd.RecommendedConfigPathEnvVar)))

@@ -196,8 +196,9 @@ func TestPlanReportsWhatAKilledRunLeft(t *testing.T) {
 
 	// As the findings say: run again to the version, and both are gone.
 	// kup apply this time: a new run, whose preflight (nodes only) the
-	// not-Ready canary does not stop. It waits for the killed run's
-	// upgrade lock to expire: until then kup apply refuses, naming it.
+	// not-Ready canary does not stop. First the killed run's upgrade
+	// lock (TTL 5 s) expires, so that kup status says who holds it and
+	// that it stopped renewing it.
 	time.Sleep(6 * time.Second)
 	if b, err := kupCommand(t, c, "status").CombinedOutput(); err != nil || !strings.Contains(string(b), "nodes upgrade to "+to+" holds the upgrade lock but stopped renewing it") {
 		t.Errorf("kup status once the killed run's lock expired (%v): want it to say that run holds the lock and stopped renewing it:\n%s", err, b)

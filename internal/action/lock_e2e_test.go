@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/kup-project/kup/internal/action"
@@ -86,12 +88,12 @@ func TestOneKupAtATime(t *testing.T) {
 	// The lock is taken over (this kup stopped renewing it for longer
 	// than its TTL, as far as the other knows) after the first node is
 	// done: the rollout stops and says why.
+	// Progress is called from the nodes' goroutines.
 	takeOver := make(chan struct{})
-	var once bool
+	var once sync.Once
 	a := nodesUpgrade(2*time.Second, func(e rollout.Event) {
-		if e.Node != "" && e.Step == rollout.StepDone && !once {
-			once = true
-			close(takeOver)
+		if e.Node != "" && e.Step == rollout.StepDone {
+			once.Do(func() { close(takeOver) })
 		}
 	})
 	go func() {
@@ -100,15 +102,19 @@ func TestOneKupAtATime(t *testing.T) {
 		case <-ctx.Done():
 			return
 		}
+		// The rollout renews the same Lease meanwhile: retry on its
+		// conflicts.
 		leases := cs.CoordinationV1().Leases(journal.Namespace)
-		l, err := leases.Get(ctx, journal.LeaseName, metav1.GetOptions{})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		now := metav1.NewMicroTime(time.Now())
-		l.Spec.HolderIdentity, l.Spec.RenewTime = ptr.To("thief@elsewhere pid 2"), &now
-		if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			l, err := leases.Get(ctx, journal.LeaseName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			now := metav1.NewMicroTime(time.Now())
+			l.Spec.HolderIdentity, l.Spec.RenewTime = ptr.To("thief@elsewhere pid 2"), &now
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+			return err
+		}); err != nil {
 			t.Error(err)
 		}
 	}()

@@ -154,8 +154,7 @@ func lockHolder(lease *coordinationv1.Lease, now time.Time) string {
 		return "no kup (the upgrade lock is free)"
 	}
 	ago := now.Sub(lease.Spec.RenewTime.Time)
-	ttl := time.Duration(ptr.Deref(lease.Spec.LeaseDurationSeconds, int32(journal.DefaultTTL/time.Second))) * time.Second
-	if ago >= ttl {
+	if ago >= journal.LeaseTTL(lease, journal.DefaultTTL) {
 		return fmt.Sprintf("no kup; %s holds the upgrade lock but stopped renewing it %s ago (killed, or asleep): the next kup takes it over", h, ago.Round(time.Second))
 	}
 	return fmt.Sprintf("%s (it renewed the upgrade lock %s ago; another kup waits for it to finish)", h, ago.Round(time.Second))

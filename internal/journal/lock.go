@@ -90,9 +90,13 @@ func Acquire(ctx context.Context, cs kubernetes.Interface, identity string, ttl 
 	default:
 		holder := ptr.Deref(cur.Spec.HolderIdentity, "")
 		if holder != "" && holder != identity {
-			renewed := cur.Spec.RenewTime
-			held := time.Duration(ptr.Deref(cur.Spec.LeaseDurationSeconds, int32(ttl.Seconds()))) * time.Second
-			if ago := sinceRenewed(renewed, held); ago < held && ago > held/2 {
+			held := LeaseTTL(cur, ttl)
+			// A lock never renewed counts as expired.
+			ago := held
+			if cur.Spec.RenewTime != nil {
+				ago = time.Since(cur.Spec.RenewTime.Time)
+			}
+			if ago > held/2 && ago < held {
 				wait := held - ago + 250*time.Millisecond
 				if say != nil {
 					say(fmt.Sprintf("%s holds kup's upgrade lock but has not renewed it for %s (killed, or asleep?); waiting %s for it to expire (Lease %s/%s)",
@@ -105,13 +109,13 @@ func Acquire(ctx context.Context, cs kubernetes.Interface, identity string, ttl 
 				}
 				return Acquire(ctx, cs, identity, ttl, say) // refused if it renewed meanwhile
 			}
-			if renewed != nil && time.Since(renewed.Time) < held {
+			if ago < held {
 				since := ""
 				if cur.Spec.AcquireTime != nil {
 					since = fmt.Sprintf(", holding it for %s", time.Since(cur.Spec.AcquireTime.Time).Round(time.Second))
 				}
 				return nil, fmt.Errorf("%w: %s%s, last renewed %s ago (Lease %s/%s; it expires %s after its holder stops)",
-					ErrHeld, holder, since, time.Since(renewed.Time).Round(time.Second), Namespace, LeaseName, held)
+					ErrHeld, holder, since, ago.Round(time.Second), Namespace, LeaseName, held)
 			}
 			// Expired: its holder died. Take it over.
 		}
@@ -173,13 +177,10 @@ func (l *Lock) Lost() error {
 	return l.lost
 }
 
-// sinceRenewed is how long ago a lock was renewed; never, for a lock with
-// no renewal recorded.
-func sinceRenewed(renewed *metav1.MicroTime, never time.Duration) time.Duration {
-	if renewed == nil {
-		return never
-	}
-	return time.Since(renewed.Time)
+// LeaseTTL is how long the lock l outlives its holder's last renewal: the
+// duration its holder recorded, def when none is.
+func LeaseTTL(l *coordinationv1.Lease, def time.Duration) time.Duration {
+	return time.Duration(ptr.Deref(l.Spec.LeaseDurationSeconds, int32(def/time.Second))) * time.Second
 }
 
 // LostC is closed when the lock is lost (Lost then says why), for a

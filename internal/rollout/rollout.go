@@ -1155,14 +1155,14 @@ func (r *Roller) rollNode(ctx context.Context, node *corev1.Node, wave int, drai
 		// Draining again would evict pods a second time for nothing,
 		// and upgrading again is never done.
 		done()
+		st, _ := nodeState(cur)
 		if upgradedByEarlierRun(cur, o.Target) {
 			r.emit(name, StepUpgrade, "kubelet already at %s (an earlier run drained and upgraded it); finishing it", o.Target)
 		} else {
-			st, _ := nodeState(cur)
 			r.emit(name, StepUpgrade, "kubelet already at %s, cordoned by a kup run to %s that did not finish (its last step: %s); finishing it without a drain", o.Target, st.Target, st.Phase)
 		}
 		drained()
-		if st, _ := nodeState(cur); st.Phase == StepUpgrade && !isReady(cur) {
+		if st.Phase == StepUpgrade && !isReady(cur) {
 			// The earlier run may have been stopped inside the upgrade:
 			// the new kubelet installed but not started again (the
 			// sandbox's SetNodeVersion killed between the version and
